@@ -1,0 +1,1 @@
+"""Everything about getting data in and out: stores, importers, exporters, the shipped sample."""

@@ -1,0 +1,158 @@
+"""An immutable loaded dataset with a version, and conversion to/from the data contract."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from data.schema import LAYER_BY_NAME, LAYERS, Layer
+
+CRS = "EPSG:4326"
+
+
+class DataError(ValueError):
+    """Bad input: names the file, the row and the field."""
+
+    def __init__(self, message: str, *, file: str = "", layer: str = "", row: int | None = None,
+                 field: str = ""):
+        self.file, self.layer, self.row, self.field = file, layer, row, field
+        where = ", ".join(p for p in (
+            f"file {file}" if file else "", f"layer {layer}" if layer else "",
+            f"row {row}" if row is not None else "", f"field {field}" if field else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def empty_frame(layer: Layer) -> pd.DataFrame:
+    cols = {c: pd.Series([], dtype=_pandas_dtype(t)) for c, t in layer.columns}
+    df = pd.DataFrame(cols)
+    if layer.geometry:
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    return df
+
+
+def _pandas_dtype(t: str):
+    return {"int": "Int64", "float": "float64", "bool": "bool", "str": "object", "json": "object",
+            "datetime": "object"}[t]
+
+
+def conform(layer_name: str, df: pd.DataFrame, *, file: str = "") -> pd.DataFrame:
+    """Return df with exactly the contract's columns and dtypes; raise DataError naming row and field."""
+    layer = LAYER_BY_NAME[layer_name]
+    out = {}
+    for col, t in layer.columns:
+        if col not in df.columns:
+            if t in ("str", "json"):
+                out[col] = pd.Series([None] * len(df), index=df.index, dtype=object)
+                continue
+            if t == "bool":
+                out[col] = pd.Series(False, index=df.index)
+                continue
+            out[col] = pd.Series(pd.NA, index=df.index, dtype=_pandas_dtype(t))
+            continue
+        s = df[col]
+        try:
+            if t == "int":
+                out[col] = pd.to_numeric(s, errors="raise").astype("Int64")
+            elif t == "float":
+                out[col] = pd.to_numeric(s, errors="raise").astype("float64")
+            elif t == "bool":
+                out[col] = s.fillna(False).astype(bool)
+            elif t == "json":
+                out[col] = s.map(lambda v: v if isinstance(v, list) else (json.loads(v) if isinstance(v, str) and v else []))
+            else:
+                out[col] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+        except (ValueError, TypeError) as e:
+            bad = _first_bad_row(s, t)
+            raise DataError(f"cannot read value {s.iloc[bad]!r} as {t}: {e}", file=file, layer=layer_name,
+                            row=int(bad) + 1 if bad is not None else None, field=col) from None
+    res = pd.DataFrame(out, index=df.index).reset_index(drop=True)
+    if layer.geometry:
+        geom = df.geometry if isinstance(df, gpd.GeoDataFrame) else df["geometry"]
+        gdf = gpd.GeoDataFrame(res, geometry=gpd.GeoSeries(np.asarray(geom), crs=getattr(geom, "crs", None) or CRS))
+        if gdf.crs is not None and not gdf.crs.equals(CRS):
+            gdf = gdf.to_crs(CRS)
+        return gdf
+    return res
+
+
+def _first_bad_row(s: pd.Series, t: str) -> int | None:
+    for i, v in enumerate(s.tolist()):
+        try:
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            if t == "int":
+                if float(v) != int(float(v)):
+                    return i
+            elif t == "float":
+                float(v)
+            elif t == "json" and isinstance(v, str):
+                json.loads(v)
+        except (ValueError, TypeError):
+            return i
+    return None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One loaded dataset. Treat the frames as read-only; edits go through a store."""
+
+    layers: dict = field(repr=False)
+    version: str = ""
+    source: str = ""
+
+    def __getattr__(self, name: str):
+        layers = object.__getattribute__(self, "layers")
+        if name in layers:
+            return layers[name]
+        raise AttributeError(name)
+
+    @property
+    def meta_dict(self) -> dict[str, str]:
+        m = self.layers["meta"]
+        return dict(zip(m["key"], m["value"]))
+
+    def adopted_plan_id(self) -> str | None:
+        p = self.layers["plans"]
+        adopted = p[p["status"] == "adopted"]
+        if len(adopted):
+            return str(adopted["id"].iloc[0])
+        return str(p["id"].iloc[0]) if len(p) else None
+
+    def plan_grids(self, plan_id: str) -> gpd.GeoDataFrame:
+        g = self.layers["grids"]
+        return g[g["plan_id"] == plan_id].reset_index(drop=True)
+
+    def plan_assignments(self, plan_id: str) -> pd.DataFrame:
+        a = self.layers["assignments"]
+        return a[a["plan_id"] == plan_id].reset_index(drop=True)
+
+    def with_layers(self, **layers) -> "Bundle":
+        new = dict(self.layers)
+        new.update(layers)
+        return replace(self, layers=new, version=content_version(new))
+
+
+def make_bundle(layers: dict, source: str = "", *, file: str = "") -> Bundle:
+    full = {}
+    for layer in LAYERS:
+        df = layers.get(layer.name)
+        full[layer.name] = empty_frame(layer) if df is None else conform(layer.name, df, file=file)
+    return Bundle(full, content_version(full), source)
+
+
+def content_version(layers: dict) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(layers):
+        df = layers[name]
+        h.update(name.encode())
+        h.update(str(len(df)).encode())
+        if len(df):
+            plain = df.drop(columns="geometry") if "geometry" in df.columns else df
+            h.update(pd.util.hash_pandas_object(plain.astype(str), index=False).values.tobytes())
+            if "geometry" in df.columns:
+                h.update(np.asarray(df.geometry.to_wkb()).astype(bytes).tobytes())
+    return h.hexdigest()

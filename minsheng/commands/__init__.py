@@ -1,0 +1,1 @@
+"""Subcommands of `minsheng`, discovered by minsheng.cli (one module per command)."""
