@@ -1,0 +1,1 @@
+"""Thin Dash callbacks: read inputs, call geo/ or data/, return layers and figures."""

@@ -1,0 +1,1 @@
+"""Pure analysis: GeoDataFrames and arrays in, GeoDataFrames and arrays out. No I/O, no Dash."""
