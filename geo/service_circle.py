@@ -107,10 +107,11 @@ def target_distances(graph: WalkGraph, node_d: np.ndarray, targets: Snap, source
     d[ok] = via + targets.offset[ok]
     # a source on the target's own edge is reached along the edge, without its end nodes
     s_ok = sources.ok
-    if s_ok.any():
+    shared = np.isin(e, sources.edge[s_ok])
+    if shared.any():
         src = pd.DataFrame({"edge": sources.edge[s_ok], "sp": sources.to_u[s_ok], "so": sources.offset[s_ok]})
-        tgt = pd.DataFrame({"t": np.flatnonzero(ok), "edge": e, "tp": targets.to_u[ok],
-                            "to": targets.offset[ok]})
+        tgt = pd.DataFrame({"t": np.flatnonzero(ok)[shared], "edge": e[shared], "tp": targets.to_u[ok][shared],
+                            "to": targets.offset[ok][shared]})
         both = tgt.merge(src, on="edge")
         if len(both):
             direct = both["so"] + (both["sp"] - both["tp"]).abs() + both["to"]
