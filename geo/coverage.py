@@ -236,13 +236,10 @@ def audit_plan(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, buildings
 
 
 def audit_bundle(bundle, plan_id: str | None = None, settings=None, *, tag_keys=None,
-                 tolerances: Tolerances | None = None) -> Audit:
-    """audit_plan on a loaded data.bundle.Bundle (default: its adopted plan). `settings`
-    (minsheng.settings.Settings) gives the bands and the expected code prefix."""
+                 tolerances: Tolerances | None = None, code_prefix: str | None = None) -> Audit:
+    """audit_plan on a loaded data.bundle.Bundle (default: its adopted plan); `settings`
+    (minsheng.settings.Settings) gives the household bands per level."""
     plan_id = plan_id or bundle.adopted_plan_id()
-    prefix = None
-    if settings is not None:
-        prefix = f"{settings.grid_object_code}{settings.county_code}{settings.street_code}"
     return audit_plan(bundle.plan_grids(plan_id), bundle.communities, bundle.buildings,
                       bundle.plan_assignments(plan_id), bundle.households, bands=settings, tag_keys=tag_keys,
-                      tolerances=tolerances, code_prefix=prefix)
+                      tolerances=tolerances, code_prefix=code_prefix)
