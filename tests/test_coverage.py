@@ -119,3 +119,24 @@ def test_shipped_sample_adopted_plan_audit():
     assert a.totals["buildings_in_grids"] == len(bundle.buildings)
     assert (a.communities["band"] == "ok").all()
     assert counts.get("out_of_band", 0) <= 3
+
+
+def test_layers_coverage_traces_band_legend_and_problem_shapes():
+    import plotly.graph_objects as go
+    from layers.coverage import coverage_traces
+    plan = clean_plan()
+    plan["grids"] = set_geom(plan["grids"], "B1", box_m(100, 0, 190, 50))  # gap
+    plan["grids"] = set_geom(plan["grids"], "A2", box_m(0, 40, 100, 100))  # overlap
+    plan["assignments"].loc[plan["assignments"]["building_id"] == "b4", "grid_id"] = "A1"  # misplaced
+    a = audit(plan, bands={0: (5, 20), 1: (3, 10), 2: (2, 3)})
+    traces = coverage_traces(a, plan["grids"], level=2, lang="en")
+    bands = [t for t in traces if isinstance(t, go.Choroplethmap) and t.legendgroup.startswith("band-")]
+    assert [t.legendgroup for t in bands] == ["band-low", "band-ok", "band-high"]
+    by_band = {t.legendgroup: sorted(t.locations) for t in bands}
+    assert by_band == {"band-low": ["B1"], "band-ok": ["A2", "B2"], "band-high": ["A1"]}  # A1 has 5 households
+    assert all(t.showlegend for t in bands) and "Above band (> 3 households)" == bands[2].name
+    groups = {t.legendgroup for t in traces}
+    assert {"gap", "overlap", "misplaced_building"} <= groups
+    hatch = [t for t in traces if isinstance(t, go.Scattermap) and t.legendgroup == "gap"][0]
+    assert None in hatch.lon and len(hatch.lon) > 10  # outline + hatch lines, parts separated
+    go.Figure(traces).to_json()
