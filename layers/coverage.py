@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import shapely
 
 from geo.validate import KIND_LABELS
+from layers.base import geojson, line_coords
 
 BAND_STYLE = {  # status -> (colour, zh, en)
     "low": ("#9ecae1", "户数偏少", "Below band"),
@@ -36,25 +37,7 @@ def _label(zh: str, en: str, lang: str) -> str:
 
 
 def _geojson(ids, geoms) -> dict:
-    gdf = gpd.GeoDataFrame({"id": [str(i) for i in ids]}, geometry=list(geoms), crs=4326)
-    return gdf.__geo_interface__
-
-
-def _line_xy(geoms) -> tuple[list, list]:
-    """lon/lat lists of the given line-like/polygon geometries' boundaries, parts split by None."""
-    g = np.asarray(list(geoms), dtype=object)
-    if len(g) == 0:
-        return [], []
-    tid = shapely.get_type_id(g)
-    g = np.where((tid == 3) | (tid == 6), shapely.boundary(g), g)
-    parts = shapely.get_parts(shapely.get_parts(g))  # multi -> single lines
-    coords, idx = shapely.get_coordinates(parts, return_index=True)
-    if len(coords) == 0:
-        return [], []
-    breaks = np.flatnonzero(np.diff(idx)) + 1
-    lon = np.insert(coords[:, 0].astype(object), breaks, None)
-    lat = np.insert(coords[:, 1].astype(object), breaks, None)
-    return lon.tolist(), lat.tolist()
+    return geojson(gpd.GeoDataFrame({"id": [str(i) for i in ids]}, geometry=list(geoms), crs=4326))
 
 
 def hatch_lines(geoms, spacing_m: float = 6.0):
@@ -92,7 +75,7 @@ def band_traces(grids: gpd.GeoDataFrame, table, level: int = 2, lang: str = "zh"
         ids = sel["id"].astype(str).tolist()
         hh = t.loc[ids, "households"].tolist() if ids else []
         traces.append(go.Choroplethmap(
-            geojson=_geojson(ids, sel.geometry.values), locations=ids, featureidkey="properties.id",
+            geojson=_geojson(ids, sel.geometry.values), locations=ids,
             z=[1] * len(ids), colorscale=[[0, colour], [1, colour]], showscale=False, zmin=0, zmax=1,
             marker={"opacity": opacity, "line": {"color": "#555555", "width": 1}},
             name=name, legendgroup=f"band-{status}", showlegend=True,
@@ -114,11 +97,11 @@ def problem_traces(problems, lang: str = "zh", kinds=AREA_KINDS + POINT_KINDS, h
         name = _label(*KIND_LABELS[kind], lang)
         ids = [f"{kind}-{i}" for i in range(len(ps))]
         traces.append(go.Choroplethmap(
-            geojson=_geojson(ids, [p.geometry for p in ps]), locations=ids, featureidkey="properties.id",
+            geojson=_geojson(ids, [p.geometry for p in ps]), locations=ids,
             z=[1] * len(ps), colorscale=[[0, colour], [1, colour]], showscale=False, zmin=0, zmax=1,
             marker={"opacity": 0.3, "line": {"color": colour, "width": 2}}, name=name, legendgroup=kind,
             showlegend=True, text=[p.detail for p in ps], hovertemplate="%{text}<extra></extra>"))
-        lon, lat = _line_xy(hatch_lines([p.geometry for p in ps], hatch_spacing_m) + [p.geometry for p in ps])
+        lon, lat = line_coords(hatch_lines([p.geometry for p in ps], hatch_spacing_m) + [p.geometry for p in ps])
         traces.append(go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": colour, "width": 1.5},
                                     name=name, legendgroup=kind, showlegend=False, hoverinfo="skip"))
     for kind in POINT_KINDS:

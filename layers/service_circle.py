@@ -1,23 +1,17 @@
 """Service-circle results as Plotly map traces (``map`` subplot, MapLibre). No Dash here."""
 from __future__ import annotations
 
-import json
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from layers.base import geojson
+
 WITHIN_COLOR = "#27ae60"
 BEYOND_COLOR = "#e67e22"
 UNREACHABLE_COLOR = "#7f8c8d"
-
-
-def _geojson(gdf: gpd.GeoDataFrame, key: str) -> dict:
-    g = gdf[[key, "geometry"]].to_crs("EPSG:4326")
-    g = g[g.geometry.notna() & ~g.geometry.is_empty]
-    fc = json.loads(g.set_index(key).to_json(drop_id=False))
-    return fc
 
 
 def _flat(color: str) -> list:
@@ -36,7 +30,7 @@ def circle_traces(circles: gpd.GeoDataFrame, colors: dict | None = None, labels:
         t = row.service_type
         color = colors.get(t, "#2980b9")
         out.append(go.Choroplethmap(
-            geojson=_geojson(c.iloc[[row.Index]], "key"), locations=[row.key], z=[1],
+            geojson=geojson(c.iloc[[row.Index]].to_crs(4326), "key"), locations=[row.key], z=[1],
             featureidkey="id", colorscale=_flat(color), showscale=False, marker_opacity=opacity,
             marker_line_color=color, marker_line_width=1, name=labels.get(t, t), legendgroup=f"circle-{t}",
             showlegend=True, hovertemplate=f"{labels.get(t, t)}<br>≤ {row.reach_m:.0f} m<extra></extra>"))
@@ -60,9 +54,9 @@ def building_traces(buildings: gpd.GeoDataFrame, table: pd.DataFrame, service_ty
         w = walk[state == s]
         text = [f"{i}<br>{d:.0f} m" if np.isfinite(d) else f"{i}<br>—" for i, d in zip(part["id"], w)]
         out.append(go.Choroplethmap(
-            geojson=_geojson(part, "id"), locations=part["id"].tolist(), z=np.zeros(len(part)),
+            geojson=geojson(part.to_crs(4326), "id"), locations=part["id"].tolist(), z=np.zeros(len(part)),
             featureidkey="id", colorscale=_flat(color), showscale=False, marker_opacity=opacity,
-            marker_line_width=0, name=label, legendgroup=f"buildings-{s}", text=text,
+            marker_line_width=0, name=label, legendgroup=f"buildings-{s}", text=text, showlegend=True,
             hovertemplate="%{text}<extra></extra>"))
     return out
 
