@@ -87,7 +87,8 @@ def base_figure(bounds, traces, uirevision="map", legend_title: str = "") -> go.
     fig.update_layout(
         map={"style": MAP_STYLE, **view_of(bounds)}, margin={"l": 0, "r": 0, "t": 0, "b": 0},
         uirevision=uirevision, clickmode="event",
-        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999",
-                "borderwidth": 1, "title": {"text": legend_title}, "font": {"size": 12}},
+        legend={"x": 0.995, "y": 0.01, "xanchor": "right", "yanchor": "bottom",
+                "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999", "borderwidth": 1,
+                "title": {"text": legend_title}, "font": {"size": 11}, "itemsizing": "constant"},
         paper_bgcolor="#f4f1ea")
     return fig
