@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
     runs = []
     for _ in range(a.runs):
         audit = audit_plan(city["grids"], city["communities"], city["buildings"], city["assignments"],
-                           city["households"], bands=Settings(), tag_keys=tags, code_prefix="1001110108012")
+                           city["households"], bands=Settings(), tag_keys=tags)
         runs.append(audit.timings)
     ref = []
     l2 = city["grids"][city["grids"]["level"] == 2]

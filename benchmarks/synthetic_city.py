@@ -83,11 +83,11 @@ def make_city(n_grids: int = 20_000, n_buildings: int = 300_000, n_households: i
     # sequences for the 20-digit codes (reading order = lattice order here)
     l1_seq = pd.Series(np.arange(n1)).groupby(c_pos_of_l1).cumcount().to_numpy() + 1
     l2_seq = pd.Series(k).groupby(l1_pos).cumcount().to_numpy() + 1
-    c_num = (np.arange(nc) % 999) + 1
-    prefix = "1001110108012"
-    l1_code = np.char.add(np.char.add(prefix, np.char.zfill(c_num[c_pos_of_l1].astype(str), 3)),
-                          np.char.add(np.char.zfill(l1_seq.astype(str), 2), "00"))
-    l2_code = np.char.add(np.char.add(np.char.add(prefix, np.char.zfill(c_num[c_pos_of_l1[l1_pos]].astype(str), 3)),
+    c_num = (np.arange(nc) % 999) + 1  # 3 digits per street: a new street (街道) every 999 communities
+    street = np.char.zfill((np.arange(nc) // 999 + 1).astype(str), 3)
+    c_prefix = np.char.add(np.char.add("1001110108", street), np.char.zfill(c_num.astype(str), 3))
+    l1_code = np.char.add(c_prefix[c_pos_of_l1], np.char.add(np.char.zfill(l1_seq.astype(str), 2), "00"))
+    l2_code = np.char.add(np.char.add(c_prefix[c_pos_of_l1[l1_pos]],
                                       np.char.zfill(l1_seq[l1_pos].astype(str), 2)),
                           np.char.zfill(l2_seq.astype(str), 2))
     grids = gpd.GeoDataFrame({
@@ -100,8 +100,8 @@ def make_city(n_grids: int = 20_000, n_buildings: int = 300_000, n_households: i
                                     ).astype(object),
         "head_phone": None,
     }, geometry=_to_wgs84(np.concatenate([l1_geom, l2_geom])), crs=4326)
-    communities = gpd.GeoDataFrame({"id": c_ids, "code": np.char.add("110108012", np.char.zfill(c_num.astype(str), 3)
-                                                                     ).astype(object),
+    communities = gpd.GeoDataFrame({"id": c_ids, "code": np.char.add("110108", np.char.add(street, np.char.zfill(
+                                        c_num.astype(str), 3))).astype(object),
                                     "name": np.char.add("社区", c_ids.astype(str)).astype(object), "street": "合成街道"},
                                    geometry=_to_wgs84(c_geom), crs=4326)
     # buildings: per grid on an s x s sub-lattice, jittered, small squares
