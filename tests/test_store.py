@@ -342,3 +342,124 @@ def test_concurrent_replace_layers_exactly_one_wins(loaded):
     assert store.version() == res[wins[0]]
     for h in handles:
         getattr(h, "close", lambda: None)()
+
+
+# -- PostGIS only ------------------------------------------------------------------------
+@pytest.fixture
+def pg_store(pg_dsn):
+    from data.postgis_store import PostgisStore
+    s = PostgisStore(pg_dsn)
+    yield s
+    s.close()
+
+
+@pytest.mark.postgis
+def test_pg_schema_migrations_geometry_and_indexes(pg_store, pg_dsn):
+    from data.migrations import MIGRATIONS
+    from data.postgis_store import PostgisStore
+    assert pg_store.migrate() == [n for n, _, _ in MIGRATIONS]  # first use applies all, in order
+    assert pg_store.migrate() == []  # idempotent
+    with PostgisStore(pg_dsn) as again:
+        assert again.migrate() == []
+    info = pg_store.schema_info()
+    assert info["migrations"] == [n for n, _, _ in MIGRATIONS]
+    for layer in LAYERS:
+        if layer.geometry:
+            assert info["geometry_columns"][layer.name] == (layer.geometry.upper(), 4326)
+            assert any("USING gist (geom)" in d for d in info["indexes"][layer.name]), layer.name
+    idx = {t: " ".join(ds) for t, ds in info["indexes"].items()}
+    assert "(plan_id, id)" in idx["grids"]
+    assert "(building_id)" in idx["assignments"] and "(plan_id, grid_id)" in idx["assignments"]
+    assert "(plan_id, building_id)" in idx["assignments"]
+    assert "(building_id)" in idx["households"]
+
+
+@pytest.mark.postgis
+def test_pg_fresh_database_loads_empty(pg_store):
+    b = pg_store.load()
+    assert all(len(df) == 0 for df in b.layers.values())
+    assert b.version == pg_store.version() and b.version.endswith("-0")
+    assert pg_store.counts() == {layer.name: 0 for layer in LAYERS}
+
+
+@pytest.mark.postgis
+@pytest.mark.parametrize("layer,field,edit", [
+    ("households", "id", lambda df: df.assign(id=["h1", "h2", "h1", "h4", "h5"])),           # duplicate key
+    ("assignments", "plan_id,building_id", lambda df: df.assign(building_id=["b1", "b1", "b3", "b1", "b2", "b3"])),
+    ("buildings", "geometry", lambda df: df.set_geometry([df.geometry.iloc[0], Point(0, 0), df.geometry.iloc[2]])),
+])
+def test_pg_bad_rows_refused_before_writing(pg_store, layer, field, edit):
+    store = pg_store
+    store.write_all(make_bundle(sample_layers()))
+    before, v = layer_versions(store.load()), store.version()
+    layers = sample_layers()
+    layers[layer] = edit(layers[layer])
+    with pytest.raises(DataError) as e:
+        store.write_all(Bundle(layers, "", ""))
+    assert (e.value.layer, e.value.field) == (layer, field)
+    assert e.value.row == {"households": 3, "assignments": 2, "buildings": 2}[layer]
+    assert store.version() == v and layer_versions(store.load()) == before
+
+
+@pytest.mark.postgis
+def test_pg_constraint_violation_in_database_rolls_back(pg_store):
+    """A refusal only the database sees (CHECK constraint) mid-transaction: nothing changes."""
+    store = pg_store
+    store.write_all(make_bundle(sample_layers()))
+    before, v = layer_versions(store.load()), store.version()
+    layers = sample_layers()
+    layers["plans"] = layers["plans"].assign(status=["adopted", "半成品"])
+    with pytest.raises(DataError) as e:
+        store.replace_layers({"buildings": layers["buildings"].iloc[:1], "plans": layers["plans"]},
+                             expected_version=v)
+    assert (e.value.layer, e.value.row) == ("plans", 2)
+    assert "constraint" in str(e.value) and "半成品" not in str(e.value)  # no row contents in messages
+    assert store.version() == v and layer_versions(store.load()) == before
+
+
+@pytest.mark.postgis
+def test_pg_version_is_monotonic_and_pool_reopens(pg_store):
+    store = pg_store
+    numbers = []
+    for i in range(3):
+        store.replace_layers({"meta": pd.DataFrame({"key": ["i"], "value": [str(i)]})})
+        numbers.append(int(store.version().rsplit("-", 1)[1]))
+        store.close()  # closable; the next call opens a new pool
+    assert numbers == sorted(numbers) and len(set(numbers)) == 3
+    store.append_audit("admin", "login", "session")
+    assert int(store.version().rsplit("-", 1)[1]) == numbers[-1]  # audit rows do not bump the version
+
+
+@pytest.mark.postgis
+def test_pg_load_sees_one_snapshot_while_writers_run(pg_store, pg_dsn):
+    from data.postgis_store import PostgisStore
+    store = pg_store
+    base = sample_layers()
+    store.write_all(make_bundle({**base, "meta": base["meta"].iloc[:1], "households": base["households"].iloc[:1]}))
+    writer = PostgisStore(pg_dsn)
+    stop = threading.Event()
+
+    def write_loop():
+        i = 0
+        while not stop.is_set():
+            n = 1 + i % 3  # meta and households always written with equal sizes
+            writer.replace_layers({"meta": pd.DataFrame({"key": [f"k{j}" for j in range(n)], "value": ["v"] * n}),
+                                   "households": base["households"].iloc[:n]})
+            i += 1
+    t = threading.Thread(target=write_loop)
+    t.start()
+    try:
+        for _ in range(15):
+            b = store.load()
+            assert len(b.meta) == len(b.households) > 0  # both layers from the same committed write
+    finally:
+        stop.set()
+        t.join(30)
+        writer.close()
+
+
+@pytest.mark.postgis
+def test_pg_dsn_password_is_not_shown():
+    from data.postgis_store import PostgisStore, _redact
+    assert "s3cret" not in repr(PostgisStore("postgresql://me:s3cret@db:5432/x"))
+    assert "s3cret" not in _redact("host=db password=s3cret dbname=x")
