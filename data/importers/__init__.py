@@ -1,0 +1,1 @@
+"""Importers: OSM extracts, users' grid polygons, household ledgers."""
