@@ -58,7 +58,7 @@ def page(ctx, lang: str):
                 html.Div(id=ids.VIEW_CONTROLS),
             ]),
             html.Main(className="map-wrap", children=[
-                dcc.Loading(dcc.Graph(id=ids.MAP, className="map", style={"height": "calc(100vh - 150px)"},
+                dcc.Loading(dcc.Graph(id=ids.MAP, className="map", style={"height": "calc(100vh - 150px)"}, responsive=True,
                                       config={"displaylogo": False, "scrollZoom": True}),
                             type="circle", delay_show=300),
             ]),
