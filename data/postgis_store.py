@@ -180,6 +180,35 @@ class PostgisStore:
             return {layer.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(layer.name))).fetchone()[0] for layer in LAYERS}
 
+    # -- aggregates (no personal data leaves the database) ---------------------------
+    def grid_summary(self, plan_id: str, grid_id: str, keys: tuple[str, ...]) -> dict:
+        """The grid panel of one level-2 grid: buildings, households, persons and the
+        number of households carrying each key-group tag in ``keys``."""
+        with self.connection() as conn:
+            nb, nh, np_ = conn.execute(
+                "SELECT count(DISTINCT a.building_id), count(h.id), coalesce(sum(h.persons), 0) "
+                "FROM assignments a LEFT JOIN households h ON h.building_id = a.building_id "
+                "WHERE a.plan_id = %s AND a.grid_id = %s", (plan_id, grid_id)).fetchone()
+            tags = dict(conn.execute(
+                "SELECT t.tag, count(*) FROM assignments a JOIN households h ON h.building_id = a.building_id "
+                "CROSS JOIN LATERAL jsonb_array_elements_text(h.tags) AS t(tag) "
+                "WHERE a.plan_id = %s AND a.grid_id = %s AND t.tag = ANY(%s) GROUP BY t.tag",
+                (plan_id, grid_id, list(keys))).fetchall())
+        return {"buildings": int(nb), "households": int(nh), "persons": int(np_),
+                **{k: int(tags.get(k, 0)) for k in keys}}
+
+    def households_per_grid(self, plan_id: str) -> pd.DataFrame:
+        """Coverage by grid for one plan: per grid_id, buildings, households and persons."""
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT a.grid_id, count(*) AS buildings, coalesce(sum(b.households), 0) AS households, "
+                "coalesce(sum(b.persons), 0) AS persons FROM assignments a LEFT JOIN ("
+                "  SELECT building_id, count(*) AS households, sum(persons) AS persons FROM households "
+                "  GROUP BY building_id) b ON b.building_id = a.building_id "
+                "WHERE a.plan_id = %s GROUP BY a.grid_id ORDER BY a.grid_id", (plan_id,)).fetchall()
+        df = pd.DataFrame(rows, columns=["grid_id", "buildings", "households", "persons"])
+        return df.set_index("grid_id").astype("int64")
+
     # -- writing ---------------------------------------------------------------------
     def write_all(self, bundle: Bundle, *, progress=None) -> None:
         """Replace the whole dataset atomically. ``progress(layer, rows)`` is called per layer."""

@@ -463,3 +463,25 @@ def test_pg_dsn_password_is_not_shown():
     from data.postgis_store import PostgisStore, _redact
     assert "s3cret" not in repr(PostgisStore("postgresql://me:s3cret@db:5432/x"))
     assert "s3cret" not in _redact("host=db password=s3cret dbname=x")
+
+
+@pytest.mark.postgis
+def test_pg_aggregates_match_pandas(pg_store):
+    from data.catalogue import key_groups
+    from geo.ledger import building_totals
+    store = pg_store
+    b = make_bundle(sample_layers())
+    store.write_all(b)
+    keys = ("empty_nest_elderly", "party_member", "disabled", "veteran", "低保")
+    bt = building_totals(b.households, keys)
+    a = b.plan_assignments("p1")
+    per_grid = a.merge(bt, left_on="building_id", right_index=True, how="left").fillna(0)
+    s = store.grid_summary("p1", "g1-2", keys)
+    want = per_grid[per_grid["grid_id"] == "g1-2"]
+    assert s["buildings"] == 2 and s["households"] == int(want["households"].sum()) == 2
+    assert s["persons"] == int(want["persons"].sum()) == 7
+    assert s["disabled"] == 1 and s["veteran"] == 1 and s["低保"] == 1 and s["party_member"] == 0
+    cov = store.households_per_grid("p1")
+    assert cov.to_dict("index") == {"g1-1": {"buildings": 1, "households": 2, "persons": 3},
+                                    "g1-2": {"buildings": 2, "households": 2, "persons": 7}}
+    assert store.grid_summary("p1", "nope", tuple(k.key for k in key_groups()))["households"] == 0
