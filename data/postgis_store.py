@@ -39,6 +39,10 @@ MIGRATION_LOCK = 7_316_001  # pg_advisory_xact_lock key serialising migrations
 COPY_CHUNK = 1 << 20
 
 
+class StoreUnavailable(ConnectionError):
+    """The database cannot be reached (wrong DSN, server down, authentication refused)."""
+
+
 class PostgisStore:
     """A dataset in a PostgreSQL/PostGIS database. Thread-safe; create one per DSN and share it."""
 
@@ -57,6 +61,11 @@ class PostgisStore:
         with self._lock:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
+                try:  # one direct attempt first: a clear reason now instead of a pool timeout later
+                    psycopg.connect(self.dsn, connect_timeout=max(2, int(self._pool_args["timeout"]))).close()
+                except psycopg.OperationalError as e:
+                    reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+                    raise StoreUnavailable(f"cannot connect to {_redact(self.dsn)}: {reason}") from None
                 self._pool = ConnectionPool(self.dsn, open=True, check=ConnectionPool.check_connection,
                                             name="minsheng", **self._pool_args)
             return self._pool
@@ -96,6 +105,7 @@ class PostgisStore:
     def _migrate(self, conn) -> list[int]:
         done = []
         with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             has_postgis = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
             if not has_postgis:
                 try:
@@ -106,7 +116,6 @@ class PostgisStore:
                         f"{_redact(self.dsn)}: the PostGIS extension is not installed in this database and "
                         f"could not be created ({e.diag.message_primary}); ask an administrator to run "
                         f"CREATE EXTENSION postgis") from None
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                          "version integer PRIMARY KEY, name text NOT NULL, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
@@ -226,7 +235,7 @@ class PostgisStore:
         for layer in LAYERS:  # contract order; validate everything before touching the database
             if layer.name in layers:
                 df = layers[layer.name]
-                checked[layer.name] = prepare_frame(layer, df if df is not None else pd.DataFrame())
+                checked[layer.name] = prepare_frame(layer, df if df is not None else empty_frame(layer))
         with self.connection() as conn:
             with conn.transaction():
                 self._lock_version(conn, expected_version)

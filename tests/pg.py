@@ -45,12 +45,13 @@ class PgUnavailable(RuntimeError):
 
 def find_bindir() -> Path:
     env = os.environ.get("MINSHENG_PG_BINDIR")
-    candidates = [Path(env)] if env else []
-    on_path = shutil.which("pg_ctl")
-    if on_path:
-        candidates.append(Path(on_path).resolve().parent)
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)]
+    if env:  # exclusive when set
+        candidates = [Path(env)]
+    else:
+        on_path = shutil.which("pg_ctl")
+        candidates = [Path(on_path).resolve().parent] if on_path else []
+        candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+        candidates += [Path(p) for p in sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)]
     for d in candidates:
         if (d / "initdb").exists() and (d / "pg_ctl").exists() and (d / "postgres").exists():
             return d

@@ -62,3 +62,14 @@ def test_load_replaces_target_and_bad_source_changes_nothing(pg_dsn, tmp_path, c
     with PostgisStore(pg_dsn) as pg:
         assert pg.version() == v
         assert pg.counts()["buildings"] == len(GpkgStore(sample_path()).load().buildings)
+
+
+def test_load_unreachable_database_is_a_clear_error(capsys, tmp_path):
+    import socket
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dsn = f"postgresql://me:s3cret@127.0.0.1:{port}/nodb?connect_timeout=2"
+    assert main(["load", "--dsn", dsn, "--out", str(tmp_path / "x.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to" in err and "s3cret" not in err and not (tmp_path / "x.gpkg").exists()

@@ -27,10 +27,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from data.bundle import DataError
-    from data.gpkg_store import GpkgStore
-    from data.postgis_store import PostgisStore, _redact
-    from data.schema import LAYERS
-    from minsheng.settings import sample_path
+    from data.postgis_store import StoreUnavailable
 
     if not args.dsn:
         raise DataError("no database: pass --dsn postgresql://... or set DATABASE_URL")
@@ -39,6 +36,20 @@ def run(args) -> int:
 
     def line(layer: str, rows: int) -> None:
         print(f"  {layer:<15} {rows:>10,} rows   [{time.perf_counter() - t0:6.1f}s]", flush=True)
+
+    try:
+        return _copy(args, reverse, line, t0)
+    except StoreUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _copy(args, reverse, line, t0) -> int:
+    from data.bundle import DataError
+    from data.gpkg_store import GpkgStore
+    from data.postgis_store import PostgisStore, _redact
+    from data.schema import LAYERS
+    from minsheng.settings import sample_path
 
     with PostgisStore(args.dsn) as pg:
         if not reverse:
