@@ -15,7 +15,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import overview
+    from callbacks import views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
                     update_title=None)
     app.layout = layout.shell()
     layout.register(app, ctx)
-    overview.register(app, ctx)
+    views.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
     return app
 

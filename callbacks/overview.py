@@ -1,12 +1,10 @@
 """Overview: the layered livelihood map and the grid side panel."""
 from __future__ import annotations
 
-from dash import Input, Output, State, html, no_update
+from dash import html
 
-from callbacks import ids
 from data.catalogue import key_groups
 from geo.ledger import building_totals
-from layers.base import base_figure
 from layers.overview import overview_traces
 from minsheng.i18n import t
 
@@ -41,40 +39,19 @@ def grid_figures(ctx, plan_id: str):
     return ctx.cached("grid_figures", (plan_id,), compute)
 
 
-def register(app, ctx):
-    @app.callback(Output(ids.MAP, "figure"),
-                  Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"), Input(ids.PLAN, "value"),
-                  Input(ids.LANG, "data"))
-    def draw_map(layers, stypes, plan_id, lang):
-        b = ctx.bundle()
-        plan_id = plan_id or b.adopted_plan_id()
-        key = (tuple(layers or ()), tuple(sorted(stypes or ())), plan_id, lang)
-        def compute():
-            hh = totals(ctx)["households"]
-            traces = overview_traces(b, plan_id, lang, layers or (), set(stypes or ()), hh)
-            return base_figure(b.buildings.total_bounds, traces, uirevision=plan_id)
-        return ctx.cached("overview_figure", key, compute)
+def traces(ctx, p) -> list:
+    b = ctx.bundle()
+    hh = totals(ctx)["households"]
+    return overview_traces(b, p.plan_id, p.lang, p.layers, set(p.stypes), hh)
 
-    @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)
-    def select_grid(click):
-        if not click or not click.get("points"):
-            return no_update
-        p = click["points"][0]
-        gid = p.get("customdata") or p.get("location")
-        if isinstance(gid, list):
-            gid = gid[0] if gid else None
-        return gid or no_update
 
-    @app.callback(Output(ids.PANEL, "children"), Input(ids.SELECTED_GRID, "data"), Input(ids.PLAN, "value"),
-                  Input(ids.LANG, "data"))
-    def panel(grid_id, plan_id, lang):
-        b = ctx.bundle()
-        plan_id = plan_id or b.adopted_plan_id()
-        figs = grid_figures(ctx, plan_id)
-        grids = b.plan_grids(plan_id).set_index("id")
-        if not grid_id or grid_id not in grids.index:
-            return summary_panel(ctx, plan_id, lang, figs)
-        return grid_panel(ctx, grids, grid_id, figs, lang)
+def panel(ctx, p) -> list:
+    b = ctx.bundle()
+    figs = grid_figures(ctx, p.plan_id)
+    grids = b.plan_grids(p.plan_id).set_index("id")
+    if not p.selected or p.selected not in grids.index:
+        return summary_panel(ctx, p.plan_id, p.lang, figs)
+    return grid_panel(ctx, grids, p.selected, figs, p.lang)
 
 
 def _row(label, value, cls="num"):
