@@ -219,7 +219,7 @@ def main(argv=None) -> int:
             say(f"GeoPackage load (Bundle): {res['gpkg_load_s']} s")
             del bundle
 
-            plan = "P1"
+            plan = gb.adopted_plan_id()
             g2 = gb.grids[(gb.grids["level"] == 2).to_numpy()]["id"].tolist()
             grid_ids = [g2[i] for i in np.linspace(0, len(g2) - 1, 5).astype(int)]
             queries = {}
