@@ -112,7 +112,12 @@ def page(ctx, lang: str):
     ])
 
 
-def register(app, ctx):
-    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "search"))
-    def render(search):
-        return page(ctx, lang_from_search(search, ctx.settings.language))
+def register(app, ctx, pages=None):
+    """pages: {pathname: callable(ctx, lang) -> layout} for pages other than the dashboard."""
+    pages = dict(pages or {})
+
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "search"), Input(ids.URL, "pathname"))
+    def render(search, pathname):
+        lang = lang_from_search(search, ctx.settings.language)
+        view = pages.get((pathname or "/").rstrip("/") or "/")
+        return view(ctx, lang) if view else page(ctx, lang)

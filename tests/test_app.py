@@ -36,13 +36,13 @@ def _panel(app, bundle, **kw):
 
 
 def test_page_has_attribution_and_chinese_default(app):
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "")]))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")]))
     assert ATTRIBUTION in page
     assert "民生地图" in page and "English" in page and "?lang=en" in page
 
 
 def test_english_switch(app):
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "?lang=en")]))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "?lang=en"), (ids.URL, "pathname", "/")]))
     assert "Minsheng Map" in page and "民生地图" not in page and "中文" in page
     fig = _map(app, app.server.config["MINSHENG_CONTEXT"].bundle(), lang="en")
     names = {tr.get("name") for tr in fig["data"]}

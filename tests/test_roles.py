@@ -84,7 +84,7 @@ def test_login_and_audit(app, project):
     log = GpkgStore(project[0]).load().audit_log
     assert list(log["action"][-2:]) == ["login_failed", "login"]
     assert PASSWORD not in " ".join(log["detail"].astype(str))
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "")], client=c))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")], client=c))
     assert "管理员" in page and "退出" in page
 
 
@@ -131,7 +131,7 @@ def test_audit_view_admin_only(app, user, allowed):
     b = app.server.config["MINSHENG_CONTEXT"].bundle()
     text = str(call(app, f"{ids.PANEL}.children", params(b, view="admin"), client=client))
     assert ("audit-table" in text) == allowed and ("无权限" in text) != allowed
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "")], client=client))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")], client=client))
     assert ("'value': 'admin'" in page or '"admin"' in page) == allowed
 
 
