@@ -1,1 +1,1 @@
-"""Importers: OSM (osm.py), grid polygons (grids.py), household ledgers (households.py)."""
+"""Importers: OSM extracts, users' grid polygons, household ledgers."""

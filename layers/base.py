@@ -1,0 +1,93 @@
+"""Base map layers for the dashboard (Plotly MapLibre `map` subplot traces)."""
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import plotly.graph_objects as go
+import shapely
+
+from layers.style import MAP_STYLE, STREET_LINE
+
+DECIMALS = 6
+
+
+def geojson(gdf: gpd.GeoDataFrame, id_col: str = "id") -> dict:
+    """Compact GeoJSON FeatureCollection with feature ids = id_col (coordinates rounded)."""
+    geoms = shapely.set_precision(gdf.geometry.values, 10 ** -DECIMALS)
+    feats = [{"type": "Feature", "id": str(i), "properties": {}, "geometry": shapely.geometry.mapping(g)}
+             for i, g in zip(gdf[id_col], geoms) if g is not None and not g.is_empty]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def line_coords(geoms) -> tuple[list, list]:
+    """lon/lat lists of lines (or polygon boundaries) separated by None, for one Scattermap trace."""
+    geoms = np.asarray(geoms)
+    if len(geoms) == 0:
+        return [], []
+    bounds = shapely.boundary(geoms) if shapely.get_dimensions(geoms).max() == 2 else geoms
+    parts = shapely.get_parts(bounds)
+    parts = shapely.get_parts(parts)  # multi -> single lines
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) == 0:
+        return [], []
+    breaks = np.flatnonzero(np.diff(idx)) + 1
+    lon = np.insert(np.round(coords[:, 0], DECIMALS).astype(object), breaks, None)
+    lat = np.insert(np.round(coords[:, 1], DECIMALS).astype(object), breaks, None)
+    return lon.tolist(), lat.tolist()
+
+
+def outline_trace(gdf, name: str, color: str, width: float, legendgroup: str | None = None,
+                  visible=True) -> go.Scattermap:
+    lon, lat = line_coords(gdf.geometry.values)
+    return go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": color, "width": width}, name=name,
+                         hoverinfo="skip", legendgroup=legendgroup or name, visible=visible)
+
+
+def streets_trace(edges: gpd.GeoDataFrame, name: str) -> go.Scattermap:
+    return outline_trace(edges, name, STREET_LINE, 1.2)
+
+
+def fill_trace(gdf, ids, colors, name: str, hovertext=None, opacity=0.55, line_color="#ffffff",
+               line_width=0.5, showlegend=True, customdata=None) -> go.Choroplethmap:
+    """Polygons filled with one colour each (discrete colours through a stepped colour scale)."""
+    colors = list(colors)
+    uniq = list(dict.fromkeys(colors)) or ["#cccccc"]
+    z = [uniq.index(c) for c in colors]
+    n = len(uniq)
+    scale = []
+    for k, c in enumerate(uniq):
+        lo, hi = k / n, (k + 1) / n
+        scale += [[lo, c], [hi, c]]
+    return go.Choroplethmap(
+        geojson=geojson(gdf.assign(_id=list(ids)), "_id"), locations=[str(i) for i in ids], z=z,
+        zmin=-0.5 if n == 1 else 0, zmax=n - 1 if n > 1 else 0.5, colorscale=scale, showscale=False,
+        marker={"opacity": opacity, "line": {"color": line_color, "width": line_width}},
+        hovertext=hovertext, hoverinfo="text" if hovertext is not None else "skip", name=name,
+        showlegend=showlegend, customdata=customdata)
+
+
+def legend_swatch(name: str, color: str, group: str | None = None) -> go.Scattermap:
+    """An invisible point that gives a polygon layer a legend entry with its colour."""
+    return go.Scattermap(lon=[None], lat=[None], mode="markers", marker={"size": 12, "color": color},
+                         name=name, legendgroup=group or name, showlegend=True, hoverinfo="skip")
+
+
+def view_of(bounds, width_px: int = 900, height_px: int = 650) -> dict:
+    minx, miny, maxx, maxy = bounds
+    dx = max(maxx - minx, 1e-4)
+    dy = max(maxy - miny, 1e-4) / max(math.cos(math.radians((miny + maxy) / 2)), 0.1)
+    zoom = min(math.log2(360 * width_px / (512 * dx)), math.log2(360 * height_px / (512 * dy)))
+    return {"center": {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}, "zoom": round(zoom - 0.1, 2)}
+
+
+def base_figure(bounds, traces, uirevision="map", legend_title: str = "") -> go.Figure:
+    fig = go.Figure(traces)
+    fig.update_layout(
+        map={"style": MAP_STYLE, **view_of(bounds)}, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        uirevision=uirevision, clickmode="event",
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999",
+                "borderwidth": 1, "title": {"text": legend_title}, "font": {"size": 12}},
+        paper_bgcolor="#f4f1ea")
+    return fig
