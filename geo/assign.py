@@ -82,6 +82,8 @@ def assign_by_footprint(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *,
     misfits = pd.DataFrame({"building_id": bids[bad], "status": status[bad], "grid_id": best_gid[bad],
                             "share": lo["share"].to_numpy()[bad], "other_grid_id": other_gid[bad],
                             "other_share": lo["second_share"].to_numpy()[bad]}, columns=MISFIT_COLUMNS)
+    for c in ("grid_id", "other_grid_id"):
+        misfits[c] = pd.Series(misfits[c].to_numpy(dtype=object), dtype=object).where(misfits[c].notna(), None)
     return assignments, misfits.reset_index(drop=True)
 
 

@@ -32,19 +32,24 @@ def run(args) -> int:
     from minsheng.settings import from_env
     settings = from_env(data=args.data)
     store = GpkgStore(settings.data_path)
-    res = import_grids(store, args.file, layer=args.layer, encoding=args.encoding, dry_run=args.dry_run,
-                       crs=args.crs, datum=args.datum, id_col=args.id_col, name_col=args.name_col,
-                       level_col=args.level_col, parent_col=args.parent_col, community_col=args.community_col,
-                       head_col=args.head_col, phone_col=args.phone_col, code_col=args.code_col,
-                       plan_id=args.plan_id, plan_name=args.plan_name, created_by=args.user,
-                       threshold=args.threshold, settings=settings)
+    from data.store import ConflictError
+    try:
+        res = import_grids(store, args.file, layer=args.layer, encoding=args.encoding, dry_run=args.dry_run,
+                           crs=args.crs, datum=args.datum, id_col=args.id_col, name_col=args.name_col,
+                           level_col=args.level_col, parent_col=args.parent_col, community_col=args.community_col,
+                           head_col=args.head_col, phone_col=args.phone_col, code_col=args.code_col,
+                           plan_id=args.plan_id, plan_name=args.plan_name, created_by=args.user,
+                           threshold=args.threshold, settings=settings)
+    except ConflictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if len(res.misfits):
         print(f"{len(res.misfits)} building(s) do not fit cleanly:", file=sys.stderr)
         for r in res.misfits.head(50).itertuples():
-            other = f", {r.other_share:.0%} in {r.other_grid_id}" if r.other_grid_id else ""
-            where = f"{r.share:.0%} in {r.grid_id}{other}" if r.grid_id else "in no grid"
+            other = f", {r.other_share:.0%} in {r.other_grid_id}" if isinstance(r.other_grid_id, str) else ""
+            where = f"{r.share:.0%} in {r.grid_id}{other}" if isinstance(r.grid_id, str) else "in no grid"
             print(f"  {r.building_id}: {r.status} ({where})", file=sys.stderr)
         if len(res.misfits) > 50:
             print(f"  ... and {len(res.misfits) - 50} more", file=sys.stderr)

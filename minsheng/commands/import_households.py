@@ -28,12 +28,17 @@ def run(args) -> int:
     from data.importers.households import import_households
     from minsheng.settings import from_env
     store = GpkgStore(from_env(data=args.data).data_path)
-    res = import_households(store, args.file, sheet=args.sheet, dry_run=args.dry_run, compound=args.compound,
-                            mode="replace" if args.replace else "merge", user=args.user,
-                            id=args.id_col, building=args.building_col, address=args.address_col,
-                            compound_col=args.compound_col, unit=args.unit_col, room=args.room_col,
-                            persons=args.persons_col, tags=args.tags_col, head_name=args.head_name_col,
-                            phone=args.phone_col)
+    from data.store import ConflictError
+    try:
+        res = import_households(store, args.file, sheet=args.sheet, dry_run=args.dry_run, compound=args.compound,
+                                mode="replace" if args.replace else "merge", user=args.user,
+                                id=args.id_col, building=args.building_col, address=args.address_col,
+                                compound_col=args.compound_col, unit=args.unit_col, room=args.room_col,
+                                persons=args.persons_col, tags=args.tags_col, head_name=args.head_name_col,
+                                phone=args.phone_col)
+    except ConflictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if len(res.unmatched):  # row numbers and reasons only: no names, phones or addresses
