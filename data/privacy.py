@@ -43,7 +43,8 @@ def mask_phone(phone):
 def mask_names(s: pd.Series) -> pd.Series:
     s = s.astype(object)
     txt = s.where(s.notna(), "").astype(str).str.strip()
-    return s.where(txt.eq(""), txt.str[:1] + MASK)
+    out = s.where(txt.eq(""), txt.str[:1] + MASK).astype(object)
+    return out.where(out.notna(), None)
 
 
 def mask_phones(s: pd.Series) -> pd.Series:
@@ -54,7 +55,8 @@ def mask_phones(s: pd.Series) -> pd.Series:
     n = digits.str.len()
     out = ("****" + digits.str[-4:]).where(n >= 7, "****")
     out = out.where(n != 11, digits.str[:3] + "****" + digits.str[-4:])
-    return s.where(txt.str.strip().eq(""), out)
+    res = s.where(txt.str.strip().eq(""), out).astype(object)
+    return res.where(res.notna(), None)
 
 
 def drop_sensitive_tags(tags: pd.Series) -> pd.Series:
