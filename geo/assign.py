@@ -26,7 +26,8 @@ def overlap_pairs(left: gpd.GeoDataFrame, right: gpd.GeoDataFrame, crs: str | No
     Columns: left, right (positional indices), share."""
     if len(left) == 0 or len(right) == 0:
         return pd.DataFrame({"left": np.zeros(0, int), "right": np.zeros(0, int), "share": np.zeros(0)})
-    crs = crs or metric_crs(left)
+    if crs is None:  # projected input is measured as it is; lon/lat in the local UTM zone
+        crs = left.crs if left.crs is not None and left.crs.is_projected else metric_crs(left)
     lg = np.asarray(left.geometry.to_crs(crs).values) if left.crs is not None else np.asarray(left.geometry.values)
     rg = np.asarray(right.geometry.to_crs(crs).values) if right.crs is not None else np.asarray(right.geometry.values)
     tree = shapely.STRtree(rg)
@@ -47,7 +48,8 @@ def largest_overlap(left: gpd.GeoDataFrame, right: gpd.GeoDataFrame, crs: str | 
                         "second_share": np.zeros(n), "total_share": np.zeros(n)})
     if len(pairs) == 0:
         return out
-    pairs = pairs[pairs["share"] > 0].sort_values(["left", "share"], ascending=[True, False], kind="stable")
+    pairs = pairs[pairs["share"] > 0].sort_values(["left", "share", "right"], ascending=[True, False, True],
+                                                 kind="stable")  # ties: first grid wins
     rank = pairs.groupby("left").cumcount().to_numpy()
     first, second = pairs[rank == 0], pairs[rank == 1]
     out.loc[first["left"].to_numpy(), "best"] = first["right"].to_numpy()
