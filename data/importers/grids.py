@@ -148,7 +148,8 @@ def to_wgs84(gdf: gpd.GeoDataFrame, *, crs=None, file: str = "") -> tuple[gpd.Ge
         return out, desc, warnings
     minx, miny, maxx, maxy = _xy_bounds(geoms)
     if src is None:
-        if max(abs(minx), abs(maxx)) <= 180 and max(abs(miny), abs(maxy)) <= 90:
+        ax, ay = max(abs(minx), abs(maxx)), max(abs(miny), abs(maxy))
+        if max(ax, ay) <= 180 and min(ax, ay) <= 90:  # lon/lat, possibly swapped
             desc = "none (lon/lat by coordinate range)"
             warnings.append("the file declares no CRS; coordinates look like longitude/latitude and are read as WGS-84")
         else:
