@@ -38,7 +38,11 @@ def normalise(s: pd.Series) -> pd.Series:
     """Full-width to half-width, Chinese numerals before 号楼/单元/... to digits, no spaces."""
     txt = s.astype(object).where(s.notna(), "").astype(str)
     txt = txt.str.translate(_FULLWIDTH).str.replace(r"\s+", "", regex=True)
-    return txt.str.replace(_CN_NUM, lambda m: _cn_to_int(m.group(1)), regex=True)
+    cn = txt.str.contains(r"[零〇一二两三四五六七八九十]", regex=True)
+    if cn.any():
+        txt = txt.copy()
+        txt[cn] = txt[cn].str.replace(_CN_NUM, lambda m: _cn_to_int(m.group(1)), regex=True)
+    return txt
 
 
 def normalise_compound(s: pd.Series) -> pd.Series:
@@ -50,11 +54,12 @@ def parse_addresses(addresses: pd.Series) -> pd.DataFrame:
     """Columns compound (str, "" when absent), building (str or None), unit (Int64), room (str or None),
     indexed like the input. Unparseable addresses get building None."""
     txt = normalise(addresses)
-    main = txt.str.extract(_MAIN)
-    dashed = txt.str.extract(_DASHED)
-    use_dash = main["building"].isna() & dashed["building"].notna()
-    for c in ("compound", "building", "unit", "room"):
-        main[c] = main[c].where(~use_dash, dashed[c])
+    main = txt.str.extract(_MAIN).astype(object)
+    miss = main["building"].isna()
+    if miss.any():  # "3-2-501" only where the main pattern failed
+        dashed = txt[miss].str.extract(_DASHED).astype(object)
+        ok = dashed["building"].notna()
+        main.loc[dashed.index[ok]] = dashed.loc[ok, main.columns].to_numpy()
     out = pd.DataFrame(index=addresses.index)
     out["compound"] = normalise_compound(main["compound"].fillna("")).astype(object)
     out["building"] = main["building"].str.upper().astype(object).where(main["building"].notna(), None)

@@ -153,27 +153,30 @@ def parse_tags(values: pd.Series, rows: np.ndarray, *, file: str = "", field_nam
     for k in key_groups():
         for name in (k.key, k.zh, k.en):
             lookup[name.strip().lower()] = k.key
-    flat = values.astype(str).str.strip().str.split(TAG_SPLIT, regex=True).explode()
-    flat = flat[flat.notna() & flat.ne("")]
-    keys = flat.str.lower().map(lookup)
-    # English names contain spaces ("Empty-nest elderly"): retry whole cells that failed on spaces
+    allv = values.astype(str).str.strip()
+    values = allv[allv.ne("")]  # most households have no tags
+    # cells split on separators; English names contain spaces ("Empty-nest elderly"), so a cell is
+    # first split without spaces and only cells that still fail are split on spaces too
+    whole = values.str.split(r"[;；,，、|/]+", regex=True).explode().str.strip()
+    whole = whole[whole.notna() & whole.ne("")]
+    keys = whole.str.lower().map(lookup)
+    flat = whole
     if keys.isna().any():
-        whole = values.astype(str).str.strip().str.split(r"[;；,，、|/]+", regex=True).explode()
-        whole = whole[whole.notna() & whole.str.strip().ne("")].str.strip()
-        wkeys = whole.str.lower().map(lookup)
-        ok_rows = wkeys.notna().groupby(level=0).all()
-        ok_rows = ok_rows[ok_rows].index
-        retry = keys.index.isin(ok_rows)
-        keys, flat = pd.concat([keys[~retry], wkeys[whole.index.isin(ok_rows)]]).sort_index(kind="stable"), \
-            pd.concat([flat[~retry], whole[whole.index.isin(ok_rows)]]).sort_index(kind="stable")
+        fail = keys.index[keys.isna()].unique()
+        spaced = values.loc[fail].str.split(TAG_SPLIT, regex=True).explode()
+        spaced = spaced[spaced.notna() & spaced.ne("")]
+        keep = ~keys.index.isin(fail)
+        keys = pd.concat([keys[keep], spaced.str.lower().map(lookup)]).sort_index(kind="stable")
+        flat = pd.concat([whole[keep], spaced]).sort_index(kind="stable")
     bad = keys.isna()
     if bad.any():
         i = bad.index[np.argmax(bad.to_numpy())]
         known = "、".join(f"{k.zh}/{k.key}" for k in key_groups())
         raise DataError(f"unknown key-group tag {flat[bad].iloc[0]!r} (known: {known})", file=file,
-                        row=int(rows[i]), field=field_name)
-    grouped = keys.groupby(level=0).agg(lambda s: list(dict.fromkeys(s)))
-    return grouped.reindex(values.index).map(lambda v: v if isinstance(v, list) else [])
+                        row=int(rows[allv.index.get_loc(i)]), field=field_name)
+    pairs = pd.DataFrame({"i": keys.index, "k": keys.to_numpy()}).drop_duplicates()
+    grouped = pairs.groupby("i", sort=False)["k"].agg(list)
+    return grouped.reindex(allv.index).map(lambda v: v if isinstance(v, list) else [])
 
 
 def _ints(s: pd.Series, rows: np.ndarray, *, file: str, field_name: str, strip_text: bool = False) -> pd.Series:
