@@ -134,6 +134,8 @@ def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = Fals
               f'<b>{"图例" if lang == "zh" else "Legend"}</b>'
               + line("#c0392b", 3, "dashed", names["communities"]) + line("#8e44ad", 3, "solid", names["level1"])
               + line("#2c3e50", 2, "solid", names["level2"]) + line("#9e9e9e", 2, "solid", names["streets"])
+              + '<div><span style="display:inline-block;width:22px;height:10px;margin-right:6px;background:'
+              + 'linear-gradient(90deg,' + ",".join(palette(4)) + ')"></span>' + names["buildings"] + "</div>"
               + f'<div style="margin-top:4px"><b>{names["service"]}</b></div>' + legend_rows + "</div>")
     notice = (f" · {SYNTHETIC_NOTICE_ZH if lang == 'zh' else SYNTHETIC_NOTICE_EN}"
               if households_are_synthetic(bundle) else "")

@@ -242,7 +242,7 @@ def match_buildings(ledger: pd.DataFrame, buildings: pd.DataFrame, *, building: 
               for h, c, a in zip(combos["hint"], combos["bcomp"], combos["baddr"])]
         combos = combos.assign(ok=ok)
         pairs = pairs.merge(combos, on=["hint", "bcomp", "baddr"], how="left")
-        pairs = pairs[pairs["ok"]]
+        pairs = pairs[pairs["ok"].fillna(False).astype(bool).to_numpy()]
         count = pairs.groupby("i")["bid"].nunique()
         single = pairs[pairs["i"].isin(count[count == 1].index)].drop_duplicates("i")
         idx = ledger.index[single["i"].to_numpy()]
