@@ -80,7 +80,7 @@ def service_point_traces(sp, lang: str, types=None) -> list:
         xy = shapely.get_coordinates(sel.geometry.values)
         names = sel["name"].fillna("").to_numpy()
         out.append(go.Scattermap(
-            lon=xy[:, 0], lat=xy[:, 1], mode="markers", name=f"{st.label(lang)} ({len(sel)})",
+            lon=xy[:, 0].round(6).tolist(), lat=xy[:, 1].round(6).tolist(), mode="markers", name=f"{st.label(lang)} ({len(sel)})",
             marker={"size": 11, "color": st.color, "opacity": 0.95},
             hovertext=[f"<b>{n or st.label(lang)}</b><br>{st.label(lang)}" for n in names], hoverinfo="text",
             legendgroup="services"))

@@ -87,7 +87,7 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
     n_broken = 0
     n_objects = 0
     say(f"reading {path.name} ...")
-    for o in osmium.FileProcessor(str(path)).with_locations().with_areas():
+    for o in _iterate(osmium, path):
         n_objects += 1
         if n_objects % 200_000 == 0:
             say(f"  {n_objects:,} objects read")
@@ -149,6 +149,14 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
     say(f"kept {stats['buildings']} buildings, {stats['walk_edges']} walk edges, "
         f"{stats['service_points']} service points inside the extent")
     return OsmExtract(extent, buildings, edges, pois, compounds, stats)
+
+
+def _iterate(osmium, path):
+    """Objects of the file; a parse error anywhere becomes a DataError naming the file."""
+    try:
+        yield from osmium.FileProcessor(str(path)).with_locations().with_areas()
+    except RuntimeError as e:
+        raise DataError(f"not a readable OSM file: {e}", file=str(path)) from None
 
 
 def _address(tags) -> str | None:

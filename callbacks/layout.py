@@ -1,0 +1,110 @@
+"""Page layout. Language comes from the URL (?lang=en); Chinese is the default."""
+from __future__ import annotations
+
+from dash import Input, Output, dcc, html
+
+from callbacks import ids
+from data.catalogue import service_types
+from data.schema import ATTRIBUTION
+from layers.overview import ALL_LAYERS
+from minsheng.i18n import t
+
+
+def lang_from_search(search: str | None, default: str) -> str:
+    """?lang=en in the page URL switches the language; anything else keeps the default."""
+    from urllib.parse import parse_qs
+    lang = parse_qs((search or "").lstrip("?")).get("lang", [default])[0]
+    return lang if lang in ("zh", "en") else default
+
+
+def default_circle_type(present) -> str:
+    for key in ("elderly_care", "clinic", "market", "kindergarten"):
+        if key in present:
+            return key
+    return present[0] if present else ""
+
+
+def shell():
+    """The static shell; the page itself is rendered for the URL's language by a callback."""
+    return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE)])
+
+
+def page(ctx, lang: str):
+    bundle = ctx.bundle()
+    plans = bundle.plans
+    plan_id = bundle.adopted_plan_id()
+    present = set(bundle.service_points["type"])
+    st_opts = [{"label": s.label(lang), "value": s.key} for s in service_types() if s.key in present]
+    meta = bundle.meta_dict
+    other = "en" if lang == "zh" else "zh"
+    return html.Div(className="page", children=[
+        dcc.Store(id=ids.LANG, data=lang),
+        dcc.Store(id=ids.SELECTED_GRID),
+        dcc.Store(id=ids.FOCUS),
+        html.Header(className="header", children=[
+            html.Div([html.H1(t("title", lang)), html.Div(t("subtitle", lang), className="subtitle")]),
+            html.Div(className="header-right", children=[
+                html.Label(t("plan", lang)),
+                dcc.Dropdown(id=ids.PLAN, clearable=False, value=plan_id, style={"width": "260px"},
+                             options=[{"label": f"{n} ({s})", "value": i}
+                                      for i, n, s in zip(plans["id"], plans["name"], plans["status"])]),
+                html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
+                       id="lang-switch"),
+            ]),
+        ]),
+        dcc.Tabs(id=ids.VIEW, value="overview", className="tabs", style={"height": "40px"}, children=[
+            dcc.Tab(label=t("tab_overview", lang), value="overview"),
+            dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
+            dcc.Tab(label=t("tab_circle", lang), value="circle"),
+        ]),
+        html.Div(className="body", children=[
+            html.Aside(className="controls", children=[
+                html.Div(id=ids.CONTROLS_OVERVIEW, children=[
+                    html.H3(t("layers", lang)),
+                    dcc.Checklist(id=ids.LAYERS, value=list(ALL_LAYERS), className="checklist",
+                                  options=[{"label": t(f"layer_{k}", lang), "value": k} for k in ALL_LAYERS]),
+                    html.H3(t("service_types", lang)),
+                    dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=st_opts,
+                                  className="checklist"),
+                ]),
+                html.Div(id=ids.CONTROLS_COVERAGE, style={"display": "none"}, children=[
+                    html.H3(t("show_level", lang)),
+                    dcc.RadioItems(id=ids.COV_LEVEL, value=2, className="checklist", options=[
+                        {"label": t("layer_level2", lang), "value": 2},
+                        {"label": t("layer_level1", lang), "value": 1}]),
+                ]),
+                html.Div(id=ids.CONTROLS_CIRCLE, style={"display": "none"}, children=[
+                    html.H3(t("service_type", lang)),
+                    dcc.Dropdown(id=ids.CIRCLE_TYPE, options=st_opts, clearable=False,
+                                 value=default_circle_type([o["value"] for o in st_opts])),
+                    html.H3(t("walk_minutes", lang)),
+                    dcc.RadioItems(id=ids.CIRCLE_MINUTES, value=ctx.settings.circle_minutes, className="checklist",
+                                   options=[{"label": f"{m} {t('minutes', lang)}", "value": m} for m in (5, 10, 15)]),
+                    html.H3(t("walk_speed", lang)),
+                    dcc.RadioItems(id=ids.CIRCLE_SPEED, value=ctx.settings.walk_speed_m_min, className="checklist",
+                                   options=[{"label": t("speed_adult", lang), "value": ctx.settings.walk_speed_m_min},
+                                            {"label": t("speed_elderly", lang),
+                                             "value": ctx.settings.elderly_speed_m_min},
+                                            {"label": t("speed_gb", lang), "value": 0}]),
+                ]),
+            ]),
+            html.Main(className="map-wrap", children=[
+                dcc.Loading(dcc.Graph(id=ids.MAP, className="map", style={"height": "calc(100vh - 150px)"}, responsive=True,
+                                      config={"displaylogo": False, "scrollZoom": True}),
+                            type="circle", delay_show=300),
+            ]),
+            html.Aside(id=ids.PANEL, className="panel", children=[html.P(t("click_grid", lang))]),
+        ]),
+        html.Footer(className="footer", children=[
+            html.Span(ATTRIBUTION, id="attribution"),
+            html.Span(" · "),
+            html.Span(t("synthetic", lang) if meta.get("households") == "synthetic" else "", id="synthetic-notice"),
+            html.Span(f" · {t('source', lang)}: {meta.get('source', '')}"),
+        ]),
+    ])
+
+
+def register(app, ctx):
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "search"))
+    def render(search):
+        return page(ctx, lang_from_search(search, ctx.settings.language))

@@ -1,0 +1,128 @@
+"""import-osm on tiny hand-made OSM files and on the shipped real extract."""
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from data.bundle import DataError
+from data.gpkg_store import GpkgStore
+from data.importers.osm import parse_levels, read_osm
+from minsheng.cli import main
+
+# A 3x2 lattice of streets (~111 m apart in latitude), a footway with foot=no (excluded),
+# a motorway (excluded), one building with levels, one without, a clinic node, a compound.
+OSM = textwrap.dedent("""\
+<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="test">
+ <bounds minlat="40.0000" minlon="116.3000" maxlat="40.0020" maxlon="116.3030"/>
+ <node id="1" lat="40.0000" lon="116.3000" version="1"/>
+ <node id="2" lat="40.0000" lon="116.3010" version="1"/>
+ <node id="3" lat="40.0000" lon="116.3020" version="1"/>
+ <node id="4" lat="40.0010" lon="116.3000" version="1"/>
+ <node id="5" lat="40.0010" lon="116.3010" version="1"/>
+ <node id="6" lat="40.0010" lon="116.3020" version="1"/>
+ <node id="7" lat="40.0020" lon="116.3000" version="1"/>
+ <node id="8" lat="40.0020" lon="116.3020" version="1"/>
+ <node id="20" lat="40.0003" lon="116.3003" version="1"/>
+ <node id="21" lat="40.0003" lon="116.3007" version="1"/>
+ <node id="22" lat="40.0007" lon="116.3007" version="1"/>
+ <node id="23" lat="40.0007" lon="116.3003" version="1"/>
+ <node id="30" lat="40.0013" lon="116.3013" version="1"/>
+ <node id="31" lat="40.0013" lon="116.3017" version="1"/>
+ <node id="32" lat="40.0017" lon="116.3017" version="1"/>
+ <node id="33" lat="40.0017" lon="116.3013" version="1"/>
+ <node id="40" lat="40.0001" lon="116.3001" version="1"/>
+ <node id="41" lat="40.0001" lon="116.3009" version="1"/>
+ <node id="42" lat="40.0009" lon="116.3009" version="1"/>
+ <node id="43" lat="40.0009" lon="116.3001" version="1"/>
+ <node id="50" lat="40.0015" lon="116.3005" version="1"><tag k="amenity" v="clinic"/><tag k="name" v="社区卫生服务站"/></node>
+ <node id="51" lat="40.0015" lon="116.3006" version="1"><tag k="amenity" v="restaurant"/></node>
+ <way id="100" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/><tag k="name" v="南街"/></way>
+ <way id="101" version="1"><nd ref="4"/><nd ref="5"/><nd ref="6"/><tag k="highway" v="tertiary"/></way>
+ <way id="102" version="1"><nd ref="1"/><nd ref="4"/><nd ref="7"/><tag k="highway" v="residential"/></way>
+ <way id="103" version="1"><nd ref="2"/><nd ref="5"/><tag k="highway" v="footway"/></way>
+ <way id="104" version="1"><nd ref="3"/><nd ref="6"/><nd ref="8"/><tag k="highway" v="residential"/></way>
+ <way id="105" version="1"><nd ref="7"/><nd ref="8"/><tag k="highway" v="footway"/><tag k="foot" v="no"/></way>
+ <way id="106" version="1"><nd ref="7"/><nd ref="5"/><tag k="highway" v="motorway"/></way>
+ <way id="200" version="1"><nd ref="20"/><nd ref="21"/><nd ref="22"/><nd ref="23"/><nd ref="20"/>
+   <tag k="building" v="residential"/><tag k="building:levels" v="6"/></way>
+ <way id="201" version="1"><nd ref="30"/><nd ref="31"/><nd ref="32"/><nd ref="33"/><nd ref="30"/>
+   <tag k="building" v="yes"/><tag k="name" v="办公楼"/></way>
+ <way id="300" version="1"><nd ref="40"/><nd ref="41"/><nd ref="42"/><nd ref="43"/><nd ref="40"/>
+   <tag k="landuse" v="residential"/><tag k="name" v="幸福小区"/></way>
+</osm>
+""")
+
+
+@pytest.fixture
+def tiny_osm(tmp_path):
+    p = tmp_path / "tiny.osm"
+    p.write_text(OSM, encoding="utf-8")
+    return p
+
+
+def test_parse_levels():
+    assert parse_levels("6") == 6
+    assert parse_levels("5;7") == 7
+    assert parse_levels("12.5") == 12
+    assert parse_levels("abc") is None
+    assert parse_levels(None) is None
+
+
+def test_read_tiny_extract(tiny_osm):
+    x = read_osm(tiny_osm)
+    e = x.walk_edges
+    # footway 105 (foot=no) and motorway 106 are not walkable
+    assert not ({7, 8} <= set(e["u"]) | set(e["v"]) and ((e["u"] == 7) & (e["v"] == 8)).any())
+    assert not (((e["u"] == 7) & (e["v"] == 5)) | ((e["u"] == 5) & (e["v"] == 7))).any()
+    # ways are split at shared nodes: 100 -> 1-2, 2-3 ; 102 -> 1-4, 4-7 ; 104 -> 3-6, 6-8 ; 101 -> 4-5, 5-6 ; 103 -> 2-5
+    pairs = {tuple(sorted(p)) for p in zip(e["u"], e["v"])}
+    assert pairs == {(1, 2), (2, 3), (1, 4), (4, 7), (3, 6), (6, 8), (4, 5), (5, 6), (2, 5)}
+    # 0.001 degree of latitude is about 111 m
+    ns = e[(e["u"].isin([1, 4])) & (e["v"].isin([1, 4]))]["length_m"].iloc[0]
+    assert 110 < ns < 112.5
+    b = x.buildings.set_index("osm_id")
+    assert b.loc["w200", "floors"] == 6 and not b.loc["w200", "floors_estimated"]
+    assert b.loc["w201", "floors_estimated"]
+    assert b.loc["w200", "compound"] == "幸福小区" and b.loc["w200", "kind"] == "residential"
+    assert b.loc["w201", "kind"] == "other"
+    sp = x.service_points
+    assert list(sp["type"]) == ["clinic"] and sp["name"].iloc[0] == "社区卫生服务站"
+
+
+def test_bad_files_are_named(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_osm(tmp_path / "missing.osm")
+    bad = tmp_path / "table.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="table.csv"):
+        read_osm(bad)
+    nobounds = tmp_path / "nobounds.osm"
+    nobounds.write_text(OSM.replace(' <bounds minlat="40.0000" minlon="116.3000" maxlat="40.0020" maxlon="116.3030"/>\n', ""))
+    with pytest.raises(DataError, match="bbox"):
+        read_osm(nobounds)
+    assert len(read_osm(nobounds, bbox=(116.2999, 39.9999, 116.3031, 40.0021)).buildings) == 2
+
+
+def test_import_cli_failure_leaves_project_unchanged(tiny_osm, tmp_path, capsys):
+    out = tmp_path / "p.gpkg"
+    assert main(["import-osm", str(tiny_osm), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    broken = tmp_path / "broken.osm"
+    broken.write_text("<osm><node id='1' lat='x'")
+    assert main(["import-osm", str(broken), "--out", str(out)]) == 2
+    assert "broken.osm" in capsys.readouterr().err
+    assert main(["import-osm", str(tiny_osm), "--out", str(out), "--bbox", "1,2,0,3"]) == 2
+    assert out.read_bytes() == before
+
+
+def test_import_cli_tiny_project_is_complete(tiny_osm, tmp_path):
+    out = tmp_path / "p.gpkg"
+    assert main(["import-osm", str(tiny_osm), "--out", str(out)]) == 0
+    b = GpkgStore(out).load()
+    assert len(b.buildings) == 2 and len(b.assignments) == 2
+    assert set(b.assignments["grid_id"]) <= set(b.grids.loc[b.grids["level"] == 2, "id"])
+    assert b.households["synthetic"].all() and len(b.households) > 0
+    assert set(b.households["building_id"]) == {"Bw200"}  # only the residential building holds households
+    assert b.meta_dict["attribution"].startswith("Map data © OpenStreetMap contributors")
