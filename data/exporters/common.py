@@ -1,7 +1,6 @@
 """Frames shared by the exporters: a plan's grids, buildings with their grids, per-grid counts.
 
-Per-grid counts are a small pandas groupby here (geo/coverage.py is the analysis home; switch
-to it when it exists on main)."""
+Per-grid counts come from geo/coverage.py (the same figures as the dashboard)."""
 from __future__ import annotations
 
 import geopandas as gpd
@@ -34,31 +33,28 @@ def building_grids(bundle, plan_id: str | None) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), None)
 
 
-def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False) -> dict[str, pd.DataFrame]:
-    """Counts per level-2 grid, level-1 grid and community: buildings, households, persons and
-    households per key group (sensitive groups only with allow_personal). Keys: "level2",
-    "level1", "community", plus "unassigned" (one row)."""
-    bg = building_grids(bundle, plan_id)
-    hh = bundle.households
-    groups = [k for k in key_groups() if allow_personal or not k.sensitive]
-    h = pd.DataFrame({"building_id": hh["building_id"], "persons": pd.to_numeric(hh["persons"]).fillna(0)})
-    h = h.merge(bg, on="building_id", how="left")
-    tags = hh["tags"].map(lambda v: v if isinstance(v, list) else []).explode()
-    tag_hits = pd.crosstab(tags.index, tags) if tags.notna().any() else pd.DataFrame(index=[])
-    for k in groups:
-        h[k.key] = tag_hits[k.key].reindex(h.index, fill_value=0).to_numpy() if k.key in tag_hits else 0
-    out = {}
-    for level, col in (("level2", "grid_id"), ("level1", "level1_id"), ("community", "community_id")):
-        nb = bg.groupby(col).size().rename("buildings")
-        agg = h.groupby(col).agg(households=("persons", "size"), persons=("persons", "sum"),
-                                 **{k.key: (k.key, "sum") for k in groups})
-        out[level] = pd.concat([nb, agg], axis=1).fillna(0).astype(int).rename_axis("id").reset_index()
-    un_b = int(bg["grid_id"].isna().sum())
-    un_h = int(h["grid_id"].isna().sum())
-    orphan = int(hh["building_id"].isna().sum() + (~hh["building_id"].isin(bg["building_id"]) & hh["building_id"].notna()).sum())
-    out["unassigned"] = pd.DataFrame([{"buildings_without_grid": un_b, "households_without_grid": un_h,
-                                       "households_without_building": orphan}])
-    return out
+def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False, bands=None) -> dict[str, pd.DataFrame]:
+    """Counts per level-2 grid, level-1 grid and community (geo.coverage): id, buildings,
+    households, persons, households per key group (sensitive groups only with allow_personal)
+    and band (low/ok/high against the configured households band). Keys: "level2", "level1",
+    "community", plus "unassigned" (one row)."""
+    from geo.coverage import community_table, grid_table, plan_totals
+    from geo.validate import plan_index
+    grids = bundle.plan_grids(plan_id) if plan_id is not None else bundle.grids.iloc[0:0]
+    assignments = bundle.plan_assignments(plan_id) if plan_id is not None else bundle.assignments.iloc[0:0]
+    keys = [k.key for k in key_groups() if allow_personal or not k.sensitive]
+    ix = plan_index(grids, bundle.communities, bundle.buildings, assignments)
+    table = grid_table(grids, bundle.households, ix, bands=bands, tag_keys=keys)
+    comm = community_table(bundle.communities, table, ix, bands=bands)
+    cols = ["id", "buildings", "households", "persons", *keys, "band"]
+    totals = plan_totals(bundle.households, ix)
+    return {"level2": table[table["level"] == 2][cols].reset_index(drop=True),
+            "level1": table[table["level"] == 1][cols].reset_index(drop=True),
+            "community": comm[cols].reset_index(drop=True),
+            "unassigned": pd.DataFrame([{
+                "buildings_without_grid": totals["buildings"] - totals["buildings_in_grids"],
+                "households_without_grid": totals["households"] - totals["households_in_grids"],
+                "households_without_building": totals["households_orphan"]}])}
 
 
 def plan_layers(bundle, plan_id: str | None) -> dict[str, gpd.GeoDataFrame]:

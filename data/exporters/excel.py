@@ -16,17 +16,24 @@ from data.schema import ATTRIBUTION, SYNTHETIC_NOTICE_EN, SYNTHETIC_NOTICE_ZH
 SHEETS = {"zh": ("说明", "社区汇总", "一级网格", "二级网格"), "en": ("README", "Communities", "Level-1 grids", "Level-2 grids")}
 HEADERS = {
     "zh": {"id": "编号", "code": "网格编码", "name": "名称", "parent": "上级", "head_name": "负责人", "head_phone": "电话",
-           "buildings": "楼栋数", "households": "户数", "persons": "人数", "street": "街道"},
+           "buildings": "楼栋数", "households": "户数", "persons": "人数", "street": "街道", "band": "户数状态"},
     "en": {"id": "ID", "code": "Code", "name": "Name", "parent": "Parent", "head_name": "Head", "head_phone": "Phone",
-           "buildings": "Buildings", "households": "Households", "persons": "Persons", "street": "Street"},
+           "buildings": "Buildings", "households": "Households", "persons": "Persons", "street": "Street",
+           "band": "Households band"},
 }
 
 
+BAND_LABELS = {"zh": {"low": "偏少", "ok": "正常", "high": "偏多"}, "en": {"low": "low", "ok": "ok", "high": "high"}}
+
+
 def grid_tables(bundle, plan_id: str | None = None, *, allow_personal: bool = False,
-                lang: str = "zh") -> dict[str, pd.DataFrame]:
-    """The workbook's tables (sheet name -> frame), without writing anything."""
+                lang: str = "zh", bands=None) -> dict[str, pd.DataFrame]:
+    """The workbook's tables (sheet name -> frame), without writing anything. bands: Settings
+    (or anything geo.coverage accepts) for the households band per level; None = defaults."""
     plan_id = resolve_plan(bundle, plan_id)
-    counts = grid_counts(bundle, plan_id, allow_personal)
+    counts = grid_counts(bundle, plan_id, allow_personal, bands)
+    for k in ("level1", "level2", "community"):
+        counts[k] = counts[k].assign(band=counts[k]["band"].map(BAND_LABELS[lang]))
     groups = {k.key: k.label(lang) for k in key_groups() if allow_personal or not k.sensitive}
     h = HEADERS[lang]
     grids = mask_grids(bundle.plan_grids(plan_id), allow_personal) if plan_id is not None else bundle.grids.iloc[0:0]
@@ -78,10 +85,10 @@ def grid_tables(bundle, plan_id: str | None = None, *, allow_personal: bool = Fa
 
 
 def export_excel(bundle, path, plan_id: str | None = None, *, allow_personal: bool = False,
-                 lang: str = "zh") -> Path:
+                 lang: str = "zh", bands=None) -> Path:
     """Write the workbook to `path` (atomically: a temporary file then rename)."""
     path = Path(path)
-    tables = grid_tables(bundle, plan_id, allow_personal=allow_personal, lang=lang)
+    tables = grid_tables(bundle, plan_id, allow_personal=allow_personal, lang=lang, bands=bands)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".xlsx", dir=path.parent, prefix=f".{path.stem}-")
     os.close(fd)

@@ -50,7 +50,7 @@ def run(args) -> int:
             raise DataError(str(e), file=args.out) from None
     elif fmt == "xlsx":
         from data.exporters.excel import export_excel
-        out = [export_excel(bundle, args.out, args.plan, lang=settings.language, **kw)]
+        out = [export_excel(bundle, args.out, args.plan, lang=settings.language, bands=settings, **kw)]
     else:
         from data.exporters.gis import DEFAULT_LAYERS, export_gis
         layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else DEFAULT_LAYERS
