@@ -328,3 +328,20 @@ def test_cli_import_grids(store, tmp_path, capsys):
     assert main(["import-grids", str(tmp_path / "bad.geojson"), "--data", str(store.path)]) == 2
     assert "bad.geojson: the file is empty" in capsys.readouterr().err
     assert store.version() == before
+
+
+def test_concurrent_change_is_refused(tmp_path):
+    from data.store import ConflictError
+
+    class Racing(GpkgStore):
+        def load(self):
+            b = super().load()
+            GpkgStore(self.path).replace_layers({"plans": b.plans.assign(name="改名")})
+            return b
+
+    make_store(tmp_path)
+    grid_polygons().to_file(tmp_path / "g.geojson")
+    with pytest.raises(ConflictError):
+        import_grids(Racing(tmp_path / "project.gpkg"), tmp_path / "g.geojson")
+    b = GpkgStore(tmp_path / "project.gpkg").load()
+    assert b.plans["id"].tolist() == ["p1"] and b.plans["name"].tolist() == ["改名"]

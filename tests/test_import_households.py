@@ -207,3 +207,31 @@ def test_cli_import_households(store, tmp_path, capsys):
     before = store.version()
     assert main(["import-households", str(write(tmp_path, "e.csv", b"")), "--data", str(store.path)]) == 2
     assert "e.csv: the file is empty" in capsys.readouterr().err and store.version() == before
+
+
+def test_malformed_csv_and_missing_sheet(store, tmp_path):
+    refused(store, write(tmp_path, "r.csv", "户号,地址\nH1,3号楼\nH2,3号楼,多余,字段\n"), r"r\.csv: malformed CSV.*line 3")
+    pd.DataFrame({"户号": ["H1"], "地址": ["3号楼"]}).to_excel(tmp_path / "s.xlsx", index=False, sheet_name="台账")
+    refused(store, tmp_path / "s.xlsx", r"s\.xlsx: cannot read the Excel workbook.*'其他'", sheet="其他")
+    res = import_households(store, tmp_path / "s.xlsx", sheet="台账")
+    assert res.matched == 1
+
+
+class _RacingStore(GpkgStore):
+    """Someone else saves between our load and our write."""
+
+    def load(self):
+        b = super().load()
+        other = b.households.assign(persons=9)
+        GpkgStore(self.path).replace_layers({"households": other})
+        return b
+
+
+def test_concurrent_change_is_refused_and_nothing_written(tmp_path):
+    from data.store import ConflictError
+    make_store(tmp_path)
+    racing = _RacingStore(tmp_path / "project.gpkg")
+    with pytest.raises(ConflictError):
+        import_households(racing, write(tmp_path, "l.csv", CSV))
+    h = GpkgStore(tmp_path / "project.gpkg").load().households
+    assert len(h) == 48 and (h["persons"] == 9).all()  # the other save stands, ours is not half-written
