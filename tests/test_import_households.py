@@ -235,3 +235,18 @@ def test_concurrent_change_is_refused_and_nothing_written(tmp_path):
         import_households(racing, write(tmp_path, "l.csv", CSV))
     h = GpkgStore(tmp_path / "project.gpkg").load().households
     assert len(h) == 48 and (h["persons"] == 9).all()  # the other save stands, ours is not half-written
+
+
+def test_uploaded_file_names_the_upload_in_errors(store):
+    import base64
+
+    from data.importers.upload import decode_upload, uploaded_file
+    contents = "data:text/csv;base64," + base64.b64encode(CSV.encode("gbk")).decode()
+    with uploaded_file("台账.csv", decode_upload(contents)) as path:
+        assert import_households(store, path, dry_run=True).rows == 4
+    before = store.version()
+    with pytest.raises(DataError) as e:
+        with uploaded_file("坏.csv", (HEADER + "\nH1,3号楼,x,,,\n").encode()) as path:
+            import_households(store, path)
+    assert str(e.value) == "file 坏.csv, row 1, field 人数: 'x' is not a whole number"
+    assert store.version() == before
