@@ -345,3 +345,10 @@ def test_concurrent_change_is_refused(tmp_path):
         import_grids(Racing(tmp_path / "project.gpkg"), tmp_path / "g.geojson")
     b = GpkgStore(tmp_path / "project.gpkg").load()
     assert b.plans["id"].tolist() == ["p1"] and b.plans["name"].tolist() == ["改名"]
+
+
+def test_level2_id_clashing_with_copied_level1_is_refused(store, tmp_path):
+    g = grid_polygons(level2_only=True).drop(columns=["级别"])
+    g.loc[1, "编号"] = "g1-w"
+    g.to_file(tmp_path / "c.geojson")
+    refused(store, tmp_path / "c.geojson", r"row 2, field 编号: grid id 'g1-w' is used twice")

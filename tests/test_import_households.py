@@ -250,3 +250,16 @@ def test_uploaded_file_names_the_upload_in_errors(store):
             import_households(store, path)
     assert str(e.value) == "file 坏.csv, row 1, field 人数: 'x' is not a whole number"
     assert store.version() == before
+
+
+def test_building_column_with_names_in_several_compounds(tmp_path):
+    layers = bundle_layers()
+    b = layers["buildings"]
+    b.loc[8:, "name"] = [f"{k}号楼" for k in range(1, 9)]
+    store = GpkgStore(tmp_path / "p.gpkg")
+    store.write_all(make_bundle(layers))
+    text = "户号,楼栋,小区,单元,房号\nA,3号楼,学清苑,1,101\nB,3号楼,清华园,1,101\nC,3号楼,,1,101\n"
+    res = import_households(store, write(tmp_path, "l.csv", text))
+    h = stored(store)
+    assert h.loc["A", "building_id"] == "b11" and h.loc["B", "building_id"] == "b03"
+    assert pd.isna(h.loc["C", "building_id"]) and res.unmatched["row"].tolist() == [3]

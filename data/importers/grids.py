@@ -373,6 +373,13 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
     l2["parent_id"] = _resolve_parent(l2, l1, cols["parent"], attrs, file, mcrs, what="level-1 grid",
                                       warnings=warnings)
     grids_new = pd.concat([l1, l2], ignore_index=True)
+    clash = grids_new["id"].duplicated(keep=False).to_numpy()
+    if clash.any():
+        gid = grids_new["id"][clash].iloc[0]
+        rows = [int(r) for r in grids_new["_row"][clash] if r]
+        raise DataError(f"grid id {gid!r} is used twice in the new plan (also by a level-1 grid copied from the "
+                        f"adopted plan); rename it", file=file, row=rows[0] if rows else None,
+                        field=cols["id"] or "id")
     grids_new = _fill_codes(grids_new, communities, mcrs, settings)
     assigned, misfits = assign_by_footprint(buildings, l2, threshold=threshold, crs=mcrs)
     result_grids = gpd.GeoDataFrame(grids_new.drop(columns=["_row"], errors="ignore"), geometry="geometry", crs=4326)

@@ -218,6 +218,13 @@ def match_buildings(ledger: pd.DataFrame, buildings: pd.DataFrame, *, building: 
                            index=ledger.index, dtype=object).where(bid.isna(), None)
     parsed = pd.DataFrame({"compound": "", "building": None, "unit": pd.array([pd.NA] * n, dtype="Int64"),
                            "room": None}, index=ledger.index)
+    if address is None and building is not None and bid.isna().any():
+        # building values that are not an id/code/unique name ("3号楼" in several compounds):
+        # match them like an address, within the compound column when there is one
+        address = building.astype(str).where(bid.isna(), "")
+        from_building = True
+    else:
+        from_building = False
     if address is not None:
         parsed = parse_addresses(address)
         hint = parsed["compound"]
@@ -226,7 +233,8 @@ def match_buildings(ledger: pd.DataFrame, buildings: pd.DataFrame, *, building: 
             hint = cc.where(cc.ne(""), hint)
         todo = bid.isna() & address.astype(str).str.strip().ne("")
         no_parse = todo & parsed["building"].isna()
-        reason = reason.where(~no_parse, "address has no building number (e.g. 3号楼)")
+        if not from_building:
+            reason = reason.where(~no_parse, "address has no building number (e.g. 3号楼)")
         todo &= parsed["building"].notna()
         bk = pd.DataFrame({"bid": b["id"].astype(str).to_numpy(),
                            "key": building_keys(b["name"], b["address"]).to_numpy(),
