@@ -66,7 +66,7 @@ def _pct(x) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
-def panel(ctx, p) -> list:
+def panel(ctx, p, user) -> list:
     b = ctx.bundle()
     if not p.stype:
         return [html.P(t("no_service_points", p.lang))]

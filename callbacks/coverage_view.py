@@ -47,7 +47,7 @@ def problem_bounds(ctx, plan_id: str, index: int):
     return (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
 
 
-def panel(ctx, p) -> list:
+def panel(ctx, p, user) -> list:
     a = audit(ctx, p.plan_id)
     counts = a.counts_by_kind()
     head = [html.H2(t("tab_coverage", p.lang))]

@@ -30,6 +30,8 @@ def shell():
 
 
 def page(ctx, lang: str):
+    from callbacks.auth import current_user
+    user = current_user(ctx)
     bundle = ctx.bundle()
     plans = bundle.plans
     plan_id = bundle.adopted_plan_id()
@@ -50,12 +52,18 @@ def page(ctx, lang: str):
                                       for i, n, s in zip(plans["id"], plans["name"], plans["status"])]),
                 html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
                        id="lang-switch"),
+                html.Span(t("anonymous", lang) if user.anonymous else f"{user.display_name or user.username} · "
+                          f"{t('role_' + user.role, lang)}", id="user-badge", className="user-badge"),
+                html.A(t("login", lang) if user.anonymous else t("logout", lang),
+                       href=f"/login?lang={lang}" if user.anonymous else "/logout", className="lang-switch",
+                       id="login-link"),
             ]),
         ]),
         dcc.Tabs(id=ids.VIEW, value="overview", className="tabs", style={"height": "40px"}, children=[
             dcc.Tab(label=t("tab_overview", lang), value="overview"),
             dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
             dcc.Tab(label=t("tab_circle", lang), value="circle"),
+            *([dcc.Tab(label=t("tab_admin", lang), value="admin")] if user.can("audit") else []),
         ]),
         html.Div(className="body", children=[
             html.Aside(className="controls", children=[

@@ -45,13 +45,35 @@ def traces(ctx, p) -> list:
     return overview_traces(b, p.plan_id, p.lang, p.layers, set(p.stypes), hh)
 
 
-def panel(ctx, p) -> list:
+def panel(ctx, p, user) -> list:
     b = ctx.bundle()
     figs = grid_figures(ctx, p.plan_id)
     grids = b.plan_grids(p.plan_id).set_index("id")
     if not p.selected or p.selected not in grids.index:
         return summary_panel(ctx, p.plan_id, p.lang, figs)
-    return grid_panel(ctx, grids, p.selected, figs, p.lang)
+    return grid_panel(ctx, grids, p.selected, figs, p.lang) + ledger(ctx, p, user, grids)
+
+
+def ledger(ctx, p, user, grids) -> list:
+    """The selected grid's households: only for a user allowed to see them (checked here, on the server)."""
+    parents = grids["parent_id"].to_dict()
+    if not user.may_see_personal(p.selected, parents):
+        return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
+    b = ctx.bundle()
+    a = b.plan_assignments(p.plan_id)
+    bids = set(a.loc[a["grid_id"] == p.selected, "building_id"])
+    hh = b.households[b.households["building_id"].isin(bids)]
+    names = dict(zip(b.buildings["id"], b.buildings["name"]))
+    labels = {g.key: g.label(p.lang) for g in key_groups()}
+    rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),
+                                           t("head", p.lang)[:2], t("phone", p.lang))])]
+    rows += [html.Tr([html.Td(names.get(r.building_id, r.building_id)), html.Td(f"{r.unit}-{r.room}"),
+                      html.Td(r.persons, className="num"), html.Td("、".join(labels.get(k, k) for k in r.tags)),
+                      html.Td(r.head_name), html.Td(r.phone)]) for r in hh.head(300).itertuples()]
+    return [html.H3(f"{t('household_ledger', p.lang)} ({len(hh)})"),
+            html.A(t("export_csv", p.lang), href=f"/export/households/{p.plan_id}/{p.selected}.csv",
+                   id="export-ledger"),
+            html.Table(rows, id="ledger", className="ledger")]
 
 
 def _row(label, value, cls="num"):

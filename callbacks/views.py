@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 
-from callbacks import circle_view, coverage_view, ids, overview
+from callbacks import admin_view, circle_view, coverage_view, ids, overview
+from callbacks.auth import current_user
 from callbacks.params import ViewParams
 from layers.base import base_figure, highlight_trace, view_of
 
-VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view}
+VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "admin": admin_view}
 CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE}
 
 
@@ -43,7 +44,8 @@ def figure(ctx, p: ViewParams, focus=None):
 def register(app, ctx):
     @app.callback([Output(cid, "style") for cid in CONTROL_IDS.values()], Input(ids.VIEW, "value"))
     def show_controls(view):
-        return [{"display": "block" if v == (view or "overview") else "none"} for v in CONTROL_IDS]
+        view = "overview" if view in (None, "admin") else view
+        return [{"display": "block" if v == view else "none"} for v in CONTROL_IDS]
 
     @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))
     def draw(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, focus):
@@ -53,7 +55,7 @@ def register(app, ctx):
     @app.callback(Output(ids.PANEL, "children"), *PARAM_INPUTS)
     def panel(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed):
         p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed)
-        return VIEWS[p.view].panel(ctx, p)
+        return VIEWS[p.view].panel(ctx, p, current_user(ctx))
 
     @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)
     def select_grid(click):
