@@ -301,7 +301,11 @@ def move_buildings(plan: Plan, building_ids, to_grid_id: str, *, empty: str = "r
                                 f"empty='keep' or empty='delete'")
         if empty == "delete":
             grids = grids[~grids["id"].isin(emptied)].reset_index(drop=True)
-            renumber = tuple(sorted(set(plan.parent_of().reindex(emptied).dropna())))
+            parents = set(plan.parent_of().reindex(emptied).dropna())
+            orphaned = {p for p in parents if not (grids["parent_id"] == p).any()}  # level-1 left empty
+            comms = set(plan.parent_of().reindex(sorted(orphaned)).dropna())
+            grids = grids[~grids["id"].isin(orphaned)].reset_index(drop=True)
+            renumber = tuple(sorted((parents - orphaned) | comms))
     return _with(plan, grids=grids, assignments=a, renumber=renumber)
 
 
@@ -458,11 +462,19 @@ def renumber_codes(plan: Plan, parents=None) -> Plan:
         affected = np.ones(len(g), dtype=bool)
     else:
         ps = {str(p) for p in parents}
-        l1_hit = set(g.loc[(lev == 1) & (g["parent_id"].isin(ps) | g["id"].isin(ps)).to_numpy(), "id"])
+        # a community in scope renumbers its level-1 grids (and so their level-2 grids); a
+        # level-1 grid in scope renumbers its level-2 grids only (its own sequence is shared
+        # with its siblings)
+        l1_hit = set(g.loc[(lev == 1) & g["parent_id"].isin(ps).to_numpy(), "id"])
         affected = g["id"].isin(l1_hit).to_numpy() | g["parent_id"].isin(ps | l1_hit).to_numpy()
     new = g.copy()
     vals = codes.reindex(g["id"]).to_numpy(dtype=object)
     new.loc[affected, "code"] = vals[affected]
+    # a level-2 code extends its parent's code as it stands (the parent may be out of scope)
+    l2 = affected & (lev == 2)
+    pcode = new["parent_id"].map(pd.Series(new["code"].to_numpy(dtype=object), index=new["id"]))
+    ok = l2 & pcode.notna().to_numpy() & new["code"].notna().to_numpy()
+    new.loc[ok, "code"] = pcode[ok].str[:18] + new.loc[ok, "code"].str[18:]
     return replace(plan, grids=new)
 
 
