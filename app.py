@@ -5,6 +5,7 @@ create_app(settings) builds the Dash app, its layout and callbacks; nothing is l
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -15,7 +16,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import overview
+    from callbacks import auth, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -25,8 +26,9 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
                     update_title=None)
     app.layout = layout.shell()
+    auth.register(app, ctx)
     layout.register(app, ctx)
-    overview.register(app, ctx)
+    views.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
     return app
 
@@ -38,10 +40,18 @@ def main(argv=None) -> int:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--lang", choices=["zh", "en"], default=None)
+    p.add_argument("--require-login", action="store_true",
+                   help="every page needs a signed-in user (default when --dsn/DATABASE_URL is used)")
     p.add_argument("--debug", action="store_true")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    settings = from_env(data=a.data, dsn=a.dsn, host=a.host, port=a.port, language=a.lang, debug=a.debug or None)
+    settings = from_env(data=a.data, dsn=a.dsn, host=a.host, port=a.port, language=a.lang, debug=a.debug or None,
+                        require_login=a.require_login or None)
+    if settings.dsn and not a.require_login and os.environ.get("MINSHENG_REQUIRE_LOGIN") not in ("0", "false"):
+        settings = settings.with_(require_login=True)
+    if settings.require_login and settings.secret_key == Settings().secret_key:
+        print("warning: set MINSHENG_SECRET_KEY to a long random value; sessions are signed with it",
+              file=sys.stderr)
     app = create_app(settings)
     print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s: http://{settings.host}:{settings.port}/",
           file=sys.stderr, flush=True)

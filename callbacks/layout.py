@@ -17,12 +17,21 @@ def lang_from_search(search: str | None, default: str) -> str:
     return lang if lang in ("zh", "en") else default
 
 
+def default_circle_type(present) -> str:
+    for key in ("elderly_care", "clinic", "market", "kindergarten"):
+        if key in present:
+            return key
+    return present[0] if present else ""
+
+
 def shell():
     """The static shell; the page itself is rendered for the URL's language by a callback."""
     return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE)])
 
 
 def page(ctx, lang: str):
+    from callbacks.auth import current_user
+    user = current_user(ctx)
     bundle = ctx.bundle()
     plans = bundle.plans
     plan_id = bundle.adopted_plan_id()
@@ -33,6 +42,7 @@ def page(ctx, lang: str):
     return html.Div(className="page", children=[
         dcc.Store(id=ids.LANG, data=lang),
         dcc.Store(id=ids.SELECTED_GRID),
+        dcc.Store(id=ids.FOCUS),
         html.Header(className="header", children=[
             html.Div([html.H1(t("title", lang)), html.Div(t("subtitle", lang), className="subtitle")]),
             html.Div(className="header-right", children=[
@@ -42,23 +52,52 @@ def page(ctx, lang: str):
                                       for i, n, s in zip(plans["id"], plans["name"], plans["status"])]),
                 html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
                        id="lang-switch"),
+                html.Span(t("anonymous", lang) if user.anonymous else f"{user.display_name or user.username} · "
+                          f"{t('role_' + user.role, lang)}", id="user-badge", className="user-badge"),
+                html.A(t("login", lang) if user.anonymous else t("logout", lang),
+                       href=f"/login?lang={lang}" if user.anonymous else "/logout", className="lang-switch",
+                       id="login-link"),
             ]),
         ]),
         dcc.Tabs(id=ids.VIEW, value="overview", className="tabs", style={"height": "40px"}, children=[
             dcc.Tab(label=t("tab_overview", lang), value="overview"),
+            dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
+            dcc.Tab(label=t("tab_circle", lang), value="circle"),
+            *([dcc.Tab(label=t("tab_admin", lang), value="admin")] if user.can("audit") else []),
         ]),
         html.Div(className="body", children=[
             html.Aside(className="controls", children=[
-                html.H3(t("layers", lang)),
-                dcc.Checklist(id=ids.LAYERS, value=list(ALL_LAYERS), className="checklist",
-                              options=[{"label": t(f"layer_{k}", lang), "value": k} for k in ALL_LAYERS]),
-                html.H3(t("service_types", lang)),
-                dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=st_opts,
-                              className="checklist"),
-                html.Div(id=ids.VIEW_CONTROLS),
+                html.Div(id=ids.CONTROLS_OVERVIEW, children=[
+                    html.H3(t("layers", lang)),
+                    dcc.Checklist(id=ids.LAYERS, value=list(ALL_LAYERS), className="checklist",
+                                  options=[{"label": t(f"layer_{k}", lang), "value": k} for k in ALL_LAYERS]),
+                    html.H3(t("service_types", lang)),
+                    dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=st_opts,
+                                  className="checklist"),
+                ]),
+                html.Div(id=ids.CONTROLS_COVERAGE, style={"display": "none"}, children=[
+                    html.H3(t("show_level", lang)),
+                    dcc.RadioItems(id=ids.COV_LEVEL, value=2, className="checklist", options=[
+                        {"label": t("layer_level2", lang), "value": 2},
+                        {"label": t("layer_level1", lang), "value": 1}]),
+                ]),
+                html.Div(id=ids.CONTROLS_CIRCLE, style={"display": "none"}, children=[
+                    html.H3(t("service_type", lang)),
+                    dcc.Dropdown(id=ids.CIRCLE_TYPE, options=st_opts, clearable=False,
+                                 value=default_circle_type([o["value"] for o in st_opts])),
+                    html.H3(t("walk_minutes", lang)),
+                    dcc.RadioItems(id=ids.CIRCLE_MINUTES, value=ctx.settings.circle_minutes, className="checklist",
+                                   options=[{"label": f"{m} {t('minutes', lang)}", "value": m} for m in (5, 10, 15)]),
+                    html.H3(t("walk_speed", lang)),
+                    dcc.RadioItems(id=ids.CIRCLE_SPEED, value=ctx.settings.walk_speed_m_min, className="checklist",
+                                   options=[{"label": t("speed_adult", lang), "value": ctx.settings.walk_speed_m_min},
+                                            {"label": t("speed_elderly", lang),
+                                             "value": ctx.settings.elderly_speed_m_min},
+                                            {"label": t("speed_gb", lang), "value": 0}]),
+                ]),
             ]),
             html.Main(className="map-wrap", children=[
-                dcc.Loading(dcc.Graph(id=ids.MAP, className="map", style={"height": "calc(100vh - 150px)"},
+                dcc.Loading(dcc.Graph(id=ids.MAP, className="map", style={"height": "calc(100vh - 150px)"}, responsive=True,
                                       config={"displaylogo": False, "scrollZoom": True}),
                             type="circle", delay_show=300),
             ]),
@@ -73,7 +112,12 @@ def page(ctx, lang: str):
     ])
 
 
-def register(app, ctx):
-    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "search"))
-    def render(search):
-        return page(ctx, lang_from_search(search, ctx.settings.language))
+def register(app, ctx, pages=None):
+    """pages: {pathname: callable(ctx, lang) -> layout} for pages other than the dashboard."""
+    pages = dict(pages or {})
+
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "search"), Input(ids.URL, "pathname"))
+    def render(search, pathname):
+        lang = lang_from_search(search, ctx.settings.language)
+        view = pages.get((pathname or "/").rstrip("/") or "/")
+        return view(ctx, lang) if view else page(ctx, lang)

@@ -1,12 +1,10 @@
 """Overview: the layered livelihood map and the grid side panel."""
 from __future__ import annotations
 
-from dash import Input, Output, State, html, no_update
+from dash import html
 
-from callbacks import ids
 from data.catalogue import key_groups
 from geo.ledger import building_totals
-from layers.base import base_figure
 from layers.overview import overview_traces
 from minsheng.i18n import t
 
@@ -41,40 +39,41 @@ def grid_figures(ctx, plan_id: str):
     return ctx.cached("grid_figures", (plan_id,), compute)
 
 
-def register(app, ctx):
-    @app.callback(Output(ids.MAP, "figure"),
-                  Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"), Input(ids.PLAN, "value"),
-                  Input(ids.LANG, "data"))
-    def draw_map(layers, stypes, plan_id, lang):
-        b = ctx.bundle()
-        plan_id = plan_id or b.adopted_plan_id()
-        key = (tuple(layers or ()), tuple(sorted(stypes or ())), plan_id, lang)
-        def compute():
-            hh = totals(ctx)["households"]
-            traces = overview_traces(b, plan_id, lang, layers or (), set(stypes or ()), hh)
-            return base_figure(b.buildings.total_bounds, traces, uirevision=plan_id)
-        return ctx.cached("overview_figure", key, compute)
+def traces(ctx, p) -> list:
+    b = ctx.bundle()
+    hh = totals(ctx)["households"]
+    return overview_traces(b, p.plan_id, p.lang, p.layers, set(p.stypes), hh)
 
-    @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)
-    def select_grid(click):
-        if not click or not click.get("points"):
-            return no_update
-        p = click["points"][0]
-        gid = p.get("customdata") or p.get("location")
-        if isinstance(gid, list):
-            gid = gid[0] if gid else None
-        return gid or no_update
 
-    @app.callback(Output(ids.PANEL, "children"), Input(ids.SELECTED_GRID, "data"), Input(ids.PLAN, "value"),
-                  Input(ids.LANG, "data"))
-    def panel(grid_id, plan_id, lang):
-        b = ctx.bundle()
-        plan_id = plan_id or b.adopted_plan_id()
-        figs = grid_figures(ctx, plan_id)
-        grids = b.plan_grids(plan_id).set_index("id")
-        if not grid_id or grid_id not in grids.index:
-            return summary_panel(ctx, plan_id, lang, figs)
-        return grid_panel(ctx, grids, grid_id, figs, lang)
+def panel(ctx, p, user) -> list:
+    b = ctx.bundle()
+    figs = grid_figures(ctx, p.plan_id)
+    grids = b.plan_grids(p.plan_id).set_index("id")
+    if not p.selected or p.selected not in grids.index:
+        return summary_panel(ctx, p.plan_id, p.lang, figs)
+    return grid_panel(ctx, grids, p.selected, figs, p.lang) + ledger(ctx, p, user, grids)
+
+
+def ledger(ctx, p, user, grids) -> list:
+    """The selected grid's households: only for a user allowed to see them (checked here, on the server)."""
+    parents = grids["parent_id"].to_dict()
+    if not user.may_see_personal(p.selected, parents):
+        return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
+    b = ctx.bundle()
+    a = b.plan_assignments(p.plan_id)
+    bids = set(a.loc[a["grid_id"] == p.selected, "building_id"])
+    hh = b.households[b.households["building_id"].isin(bids)]
+    names = dict(zip(b.buildings["id"], b.buildings["name"]))
+    labels = {g.key: g.label(p.lang) for g in key_groups()}
+    rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),
+                                           t("head", p.lang)[:2], t("phone", p.lang))])]
+    rows += [html.Tr([html.Td(names.get(r.building_id, r.building_id)), html.Td(f"{r.unit}-{r.room}"),
+                      html.Td(r.persons, className="num"), html.Td("、".join(labels.get(k, k) for k in r.tags)),
+                      html.Td(r.head_name), html.Td(r.phone)]) for r in hh.head(300).itertuples()]
+    return [html.H3(f"{t('household_ledger', p.lang)} ({len(hh)})"),
+            html.A(t("export_csv", p.lang), href=f"/export/households/{p.plan_id}/{p.selected}.csv",
+                   id="export-ledger"),
+            html.Table(rows, id="ledger", className="ledger")]
 
 
 def _row(label, value, cls="num"):

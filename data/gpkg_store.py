@@ -75,6 +75,15 @@ class GpkgStore:
             self._atomic_write(layers, start_from=self.path if self.path.exists() else None)
             return self.version()
 
+    # -- plan operations (implemented in data/plan_ops.py) ------------------
+    def save_plan(self, plan_id: str, grids_gdf, assignments_df, expected_plan_version: int, user: str) -> int:
+        from data.plan_ops import gpkg_save_plan
+        return gpkg_save_plan(self, plan_id, grids_gdf, assignments_df, expected_plan_version, user)
+
+    def append_audit(self, user: str, action: str, object: str, detail: str = "") -> None:
+        from data.plan_ops import gpkg_append_audit
+        gpkg_append_audit(self, user, action, object, detail)
+
     def _atomic_write(self, layers: dict, start_from: Path | None) -> None:
         checked = {name: conform(name, df, file=str(self.path)) for name, df in layers.items()}
         fd, tmp = tempfile.mkstemp(suffix=".gpkg", dir=self.path.parent, prefix=f".{self.path.stem}-")

@@ -47,6 +47,8 @@ LAYERS: tuple[Layer, ...] = (
                          ("name", "str")), "LineString", ("u", "v")),
     Layer("audit_log", (("ts", "str"), ("user", "str"), ("action", "str"), ("object", "str"),
                         ("detail", "str")), None, ()),
+    Layer("users", (("username", "str"), ("password_hash", "str"), ("role", "str"), ("grid_id", "str"),
+                    ("display_name", "str")), None, ("username",)),
     Layer("meta", (("key", "str"), ("value", "str")), None, ("key",)),
 )
 

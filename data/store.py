@@ -23,6 +23,14 @@ class Store(Protocol):
         """Replace some layers in one transaction; refuse with ConflictError when the
         store's version is not expected_version. Returns the new version."""
 
+    def save_plan(self, plan_id: str, grids_gdf, assignments_df, expected_plan_version: int, user: str) -> int:
+        """Replace one plan's grids and assignments if plans.version is still
+        expected_plan_version (else ConflictError, nothing written); bump it, write an
+        audit row; returns the new plan version. See data/plan_ops.py."""
+
+    def append_audit(self, user: str, action: str, object: str, detail: str = "") -> None:
+        """Append one row to audit_log (no personal data in detail)."""
+
 
 def open_store(settings) -> Store:
     if settings.dsn:

@@ -37,18 +37,25 @@ def _tag_matrix(tags: pd.Series, rows: np.ndarray, n_rows: int, tag_keys) -> np.
     if len(tags) == 0 or not tag_keys:
         return out
     vals = tags.to_numpy(dtype=object)
-    lengths = np.fromiter((len(v) if isinstance(v, (list, tuple)) else 0 for v in vals), dtype=np.int64,
-                          count=len(vals))
-    flat = list(itertools.chain.from_iterable(v for v in vals if isinstance(v, (list, tuple))))
+    try:  # contract bundles hold lists; map(len) and chain run at C speed
+        lengths = np.fromiter(map(len, vals), dtype=np.int64, count=len(vals))
+        flat = list(itertools.chain.from_iterable(vals))
+    except TypeError:  # None / NaN among the tags
+        vals = np.array([v if isinstance(v, (list, tuple)) else () for v in vals] + [None], dtype=object)[:-1]
+        lengths = np.fromiter(map(len, vals), dtype=np.int64, count=len(vals))
+        flat = list(itertools.chain.from_iterable(vals))
     if not flat:
         return out
     key_pos = pd.Index(tag_keys).get_indexer(pd.Index(flat, dtype=object))
-    row = np.repeat(rows, lengths)
-    # one tag listed twice for one household counts once
-    hh = np.repeat(np.arange(len(vals)), lengths)
-    ok = (key_pos >= 0) & (row >= 0)
-    pairs = np.unique(np.column_stack((hh[ok], key_pos[ok])), axis=0) if ok.any() else np.zeros((0, 2), int)
-    np.add.at(out, (rows[pairs[:, 0]], pairs[:, 1]), 1)
+    hh = np.repeat(np.arange(len(vals), dtype=np.int64), lengths)
+    ok = (key_pos >= 0) & (rows[hh] >= 0)
+    k = len(tag_keys)
+    pair = hh[ok] * k + key_pos[ok]
+    if len(pair) > 1 and (np.diff(pair) <= 0).any():  # a tag listed twice for one household counts once
+        pair = np.sort(pair)
+        pair = pair[np.r_[True, np.diff(pair) != 0]]
+    cell = rows[pair // k] * k + pair % k
+    out += np.bincount(cell, minlength=n_rows * k).reshape(n_rows, k)
     return out
 
 

@@ -51,14 +51,19 @@ def polygonal(geoms) -> np.ndarray:
     return arr
 
 
-def building_cells(buildings, extent) -> gpd.GeoSeries:
-    """Voronoi cell of each building's representative point, clipped to `extent`.
+def building_cells(buildings, extent, spacing_m: float = 4.0) -> gpd.GeoSeries:
+    """Cell of each building: the points of `extent` nearer to its footprint than to any other.
+
+    Approximated by a Voronoi diagram of sites sampled every `spacing_m` along each outline
+    (plus an interior point), the sites' cells unioned per building; then every footprint is
+    made whole: cell_i = (cell_i ∪ footprint_i) − other footprints. So a building always lies
+    inside its own cell (never split between grids) and the cells still partition `extent`.
 
     buildings: GeoDataFrame/GeoSeries (any CRS; geographic CRSs are locally rescaled so
     nearness is metric). extent: a shapely (Multi)Polygon in the same CRS.
-    Returns a GeoSeries aligned with `buildings` (same index and CRS) whose non-empty members
-    partition `extent`. Buildings sharing one representative point: the first gets the cell,
-    the others an empty polygon. Buildings with missing/empty geometry get an empty polygon.
+    Returns a GeoSeries aligned with `buildings` (same index and CRS). Buildings with
+    missing/empty geometry, or whose every site is shared with an earlier building, get an
+    empty polygon.
     """
     geom = buildings.geometry if isinstance(buildings, gpd.GeoDataFrame) else buildings
     crs = geom.crs
@@ -70,30 +75,58 @@ def building_cells(buildings, extent) -> gpd.GeoSeries:
     ok = ~(shapely.is_missing(g) | shapely.is_empty(g))
     if not ok.any():
         return gpd.GeoSeries(out, index=geom.index, crs=crs)
-    pts = shapely.get_coordinates(shapely.point_on_surface(g[ok]))
-    x0, y0, kx = _local_scale(crs, pts)
-    scaled = np.column_stack(((pts[:, 0] - x0) * kx, pts[:, 1] - y0))
-    # GEOS refuses duplicate sites for an ordered diagram: one site per distinct point
-    key = np.round(scaled, 9)
-    uniq, first = np.unique(key, axis=0, return_index=True)
-    first_sorted = np.sort(first)
-    sites = key[first_sorted]
-    ext = shapely.transform(extent, lambda c: np.column_stack(((c[:, 0] - x0) * kx, c[:, 1] - y0)))
+    ok_idx = np.flatnonzero(ok)
+    foot = shapely.make_valid(g[ok])
+    inner = shapely.get_coordinates(shapely.point_on_surface(foot))
+    x0, y0, kx = _local_scale(crs, inner)
+    geographic = crs is not None and getattr(crs, "is_geographic", False)
+    m = 111_320.0 if geographic else 1.0  # work in (approximate) metres: better conditioned
+    step = spacing_m
+    to_local = lambda c: np.column_stack(((c[:, 0] - x0) * kx * m, (c[:, 1] - y0) * m))
+    from_local = lambda c: np.column_stack((c[:, 0] / (kx * m) + x0, c[:, 1] / m + y0))
+    ring = shapely.segmentize(shapely.transform(shapely.boundary(foot), to_local), step)
+    rxy, ridx = shapely.get_coordinates(ring, return_index=True)
+    sites_xy = np.vstack([to_local(inner), rxy])
+    owner = np.concatenate([np.arange(len(foot)), ridx])
+    # GEOS refuses duplicate sites for an ordered diagram: one site per distinct point (first owner)
+    key = np.round(sites_xy, 4)
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)
+    sites, owner = key[first], owner[first]
+    # break exact co-circularity (square corners + centre) that makes GEOS build a wrong
+    # diagram: a fixed sub-millimetre jitter, so the result stays deterministic
+    sites = sites + np.random.default_rng(0).uniform(-5e-4, 5e-4, sites.shape)
+    ext = shapely.transform(extent, to_local)
     xmin, ymin, xmax, ymax = shapely.bounds(shapely.union_all([ext, shapely.multipoints(sites)]))
     pad = max(xmax - xmin, ymax - ymin, 1e-6)
     frame = shapely.box(xmin - pad, ymin - pad, xmax + pad, ymax + pad)
-    diagram = shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=frame, ordered=True)
-    cells = shapely.get_parts(diagram)
-    if len(cells) != len(sites):  # not expected with ordered=True; fall back to point lookup
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=frame, ordered=True))
+    site_pts = shapely.points(sites)
+    # GEOS's "ordered" output is not always in input order (seen with regular lattices of
+    # sites): check, and where it is not, find each site's cell by point lookup
+    if len(cells) != len(sites) or not shapely.intersects(cells, site_pts).all():
         tree = shapely.STRtree(cells)
-        hit_site, hit_cell = tree.query(shapely.points(sites), predicate="intersects")
+        hit_site, hit_cell = tree.query(site_pts, predicate="intersects")
         order = np.full(len(sites), -1)
         order[hit_site[::-1]] = hit_cell[::-1]
         cells = np.where(order >= 0, cells[np.maximum(order, 0)], None)
-    cells = shapely.transform(cells, lambda c: np.column_stack((c[:, 0] / kx + x0, c[:, 1] + y0)))
-    clipped = polygonal(shapely.intersection(cells, extent))
-    ok_idx = np.flatnonzero(ok)
-    out[ok_idx[first_sorted]] = clipped
+    per = dissolve_cells(gpd.GeoSeries(cells), owner, keys=range(len(foot))).geometry.to_numpy(dtype=object)
+    per = np.where(pd.isna(per), EMPTY, per)
+    local_foot = shapely.transform(foot, to_local)
+    per = np.where(shapely.is_empty(per), per, shapely.union(per, local_foot))
+    # take every footprint out of the other buildings' cells; where footprints overlap (bad
+    # data) the building listed first keeps the shared part, so nothing is left uncovered
+    tree = shapely.STRtree(local_foot)
+    ci, fj = tree.query(per, predicate="intersects")
+    keep = (ci != fj) & ~shapely.is_empty(per[fj])
+    ci, fj = ci[keep], fj[keep]
+    if len(ci):
+        piece = np.where(ci < fj, shapely.difference(local_foot[fj], local_foot[ci]), local_foot[fj])
+        cut = dissolve_cells(gpd.GeoSeries(piece), ci).geometry
+        idx = cut.index.to_numpy(dtype=int)
+        per[idx] = shapely.difference(per[idx], cut.to_numpy(dtype=object))
+    per = shapely.transform(per, from_local)
+    out[ok_idx] = polygonal(shapely.intersection(per, extent))
     return gpd.GeoSeries(out, index=geom.index, crs=crs)
 
 

@@ -200,7 +200,7 @@ def check_nesting(ix: PlanIndex, grid_geoms: np.ndarray, comm_geoms: np.ndarray,
         out.append(("not_nested", (gids[i],), f"网格 {gids[i]} 层级应为1或2 / level must be 1 or 2, got {level[i]}", None))
     for lev, pos, what in ((1, comm_pos, "community"), (2, grid_pos, "level-1 grid")):
         sel = np.flatnonzero(level == lev)
-        p = pd.Series(parent[sel], dtype=object).map(pos).to_numpy(dtype=float)
+        p = np.array(pd.Series(parent[sel], dtype=object).map(pos), dtype=float)
         if lev == 2:  # the parent must be a level-1 grid
             ok_par = ~np.isnan(p)
             p[ok_par] = np.where(level[p[ok_par].astype(int)] == 1, p[ok_par], np.nan)

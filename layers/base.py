@@ -23,10 +23,11 @@ def geojson(gdf: gpd.GeoDataFrame, id_col: str = "id") -> dict:
 
 def line_coords(geoms) -> tuple[list, list]:
     """lon/lat lists of lines (or polygon boundaries) separated by None, for one Scattermap trace."""
-    geoms = np.asarray(geoms)
+    geoms = np.asarray(list(geoms), dtype=object)
     if len(geoms) == 0:
         return [], []
-    bounds = shapely.boundary(geoms) if shapely.get_dimensions(geoms).max() == 2 else geoms
+    tid = shapely.get_type_id(geoms)
+    bounds = np.where((tid == 3) | (tid == 6), shapely.boundary(geoms), geoms)  # polygons -> rings
     parts = shapely.get_parts(bounds)
     parts = shapely.get_parts(parts)  # multi -> single lines
     coords, idx = shapely.get_coordinates(parts, return_index=True)
@@ -92,3 +93,10 @@ def base_figure(bounds, traces, uirevision="map", legend_title: str = "") -> go.
                 "title": {"text": legend_title}, "font": {"size": 11}, "itemsizing": "constant"},
         paper_bgcolor="#f4f1ea")
     return fig
+
+
+def highlight_trace(gdf, color: str = "#ffd400", width: float = 5) -> go.Scattermap:
+    """A bright outline around the selected grid."""
+    lon, lat = line_coords(gdf.geometry.values)
+    return go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": color, "width": width},
+                         name="selected", showlegend=False, hoverinfo="skip")

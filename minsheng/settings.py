@@ -35,6 +35,7 @@ class Settings:
     county_code: str = "110108"         # GB/T 2260 (Haidian District)
     street_code: str = "012"            # illustrative street code of the sample
     secret_key: str = "dev-only-change-me"
+    require_login: bool = False         # True: every page and callback needs a signed-in user
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
@@ -58,6 +59,8 @@ def from_env(**overrides) -> Settings:
         env["data"] = os.environ["MINSHENG_DATA"]
     if os.environ.get("MINSHENG_LANG"):
         env["language"] = os.environ["MINSHENG_LANG"]
+    if os.environ.get("MINSHENG_REQUIRE_LOGIN") in ("1", "true", "yes"):
+        env["require_login"] = True
     if os.environ.get("MINSHENG_SECRET_KEY"):
         env["secret_key"] = os.environ["MINSHENG_SECRET_KEY"]
     env.update({k: v for k, v in overrides.items() if v is not None})

@@ -4,3 +4,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Throwaway PostgreSQL/PostGIS cluster fixtures (pg_cluster, pg_dsn): see tests/pg.py.
+from tests.pg import pg_cluster, pg_dsn  # noqa: E402,F401

@@ -18,20 +18,31 @@ def bundle(app):
     return app.server.config["MINSHENG_CONTEXT"].bundle()
 
 
-def _map(app, bundle, layers=ALL_LAYERS, lang="zh", stypes=None):
+def params(bundle, view="overview", layers=ALL_LAYERS, lang="zh", stypes=None, selected=None, level=2,
+           stype="elderly_care", minutes=10, speed=80):
     stypes = sorted(set(bundle.service_points["type"])) if stypes is None else stypes
-    return call(app, f"{ids.MAP}.figure", [(ids.LAYERS, "value", list(layers)), (ids.STYPES, "value", stypes),
-                                           (ids.PLAN, "value", bundle.adopted_plan_id()), (ids.LANG, "data", lang)])
+    return [(ids.VIEW, "value", view), (ids.LAYERS, "value", list(layers)), (ids.STYPES, "value", stypes),
+            (ids.PLAN, "value", bundle.adopted_plan_id()), (ids.LANG, "data", lang),
+            (ids.SELECTED_GRID, "data", selected), (ids.COV_LEVEL, "value", level), (ids.CIRCLE_TYPE, "value", stype),
+            (ids.CIRCLE_MINUTES, "value", minutes), (ids.CIRCLE_SPEED, "value", speed)]
+
+
+def _map(app, bundle, focus=None, **kw):
+    return call(app, f"{ids.MAP}.figure", params(bundle, **kw) + [(ids.FOCUS, "data", focus)])
+
+
+def _panel(app, bundle, **kw):
+    return call(app, f"{ids.PANEL}.children", params(bundle, **kw))
 
 
 def test_page_has_attribution_and_chinese_default(app):
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "")]))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")]))
     assert ATTRIBUTION in page
     assert "民生地图" in page and "English" in page and "?lang=en" in page
 
 
 def test_english_switch(app):
-    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "?lang=en")]))
+    page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", "?lang=en"), (ids.URL, "pathname", "/")]))
     assert "Minsheng Map" in page and "民生地图" not in page and "中文" in page
     fig = _map(app, app.server.config["MINSHENG_CONTEXT"].bundle(), lang="en")
     names = {tr.get("name") for tr in fig["data"]}
@@ -61,8 +72,7 @@ def test_grid_panel_after_click(app, bundle):
     gid = g2.loc[g2["level"] == 2, "id"].iloc[0]
     sel = call(app, f"{ids.SELECTED_GRID}.data", [(ids.MAP, "clickData", {"points": [{"location": gid}]})])
     assert sel == gid
-    panel = call(app, f"{ids.PANEL}.children", [(ids.SELECTED_GRID, "data", gid), (ids.PLAN, "value", plan),
-                                                (ids.LANG, "data", "zh")])
+    panel = _panel(app, bundle, selected=gid)
     text = str(panel)
     a = bundle.plan_assignments(plan)
     bids = set(a.loc[a["grid_id"] == gid, "building_id"])
@@ -74,6 +84,61 @@ def test_grid_panel_after_click(app, bundle):
 
 
 def test_summary_panel_without_selection(app, bundle):
-    panel = call(app, f"{ids.PANEL}.children", [(ids.SELECTED_GRID, "data", None),
-                                                (ids.PLAN, "value", bundle.adopted_plan_id()), (ids.LANG, "data", "en")])
+    panel = _panel(app, bundle, lang="en")
     assert f"{len(bundle.households):,}" in str(panel) and "Area summary" in str(panel)
+
+
+def test_selected_grid_is_highlighted(app, bundle):
+    g2 = bundle.plan_grids(bundle.adopted_plan_id())
+    gid = g2.loc[g2["level"] == 2, "id"].iloc[3]
+    fig = _map(app, bundle, selected=gid)
+    assert fig["data"][-1]["name"] == "selected" and len(fig["data"][-1]["lon"]) > 4
+    assert all(tr.get("name") != "selected" for tr in _map(app, bundle)["data"])
+
+
+def test_coverage_view_draws_bands_and_lists_problems(app, bundle):
+    from geo.coverage import audit_bundle
+    from minsheng.settings import Settings
+    audit = audit_bundle(bundle, bundle.adopted_plan_id(), Settings())
+    fig = _map(app, bundle, view="coverage")
+    names = " ".join(str(tr.get("name")) for tr in fig["data"])
+    assert "户数适中" in names  # band legend
+    panel = str(_panel(app, bundle, view="coverage"))
+    if audit.ok:
+        assert "未发现问题" in panel
+    else:
+        assert f"发现的问题: {len(audit.problems)}" in panel
+        assert audit.problems[0].detail in panel
+
+
+def test_problem_click_zooms_the_map(app, bundle):
+    from callbacks import coverage_view
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    audit = coverage_view.audit(ctx, bundle.adopted_plan_id())
+    if not audit.problems:
+        pytest.skip("the sample plan has no problems to zoom to")
+    focus = call(app, f"{ids.FOCUS}.data", [({"type": ids.PROBLEM, "index": 0}, "n_clicks", 1)],
+                 state=[(ids.PLAN, "value", bundle.adopted_plan_id())])
+    assert focus and focus[0] < focus[2] and focus[1] < focus[3]
+    fig = _map(app, bundle, view="coverage", focus=focus)
+    whole = _map(app, bundle, view="coverage")
+    assert fig["layout"]["map"]["zoom"] > whole["layout"]["map"]["zoom"]
+
+
+def test_circle_view(app, bundle):
+    fig = _map(app, bundle, view="circle", stype="clinic", minutes=10)
+    names = [str(tr.get("name")) for tr in fig["data"]]
+    assert any("卫生服务站" in n and "10" in n for n in names)  # the circle layer
+    assert "服务圈内" in names and "服务圈外" in names
+    panel = str(_panel(app, bundle, view="circle", stype="clinic", minutes=10))
+    assert "卫生服务站" in panel and "各网格圈外户数" in panel
+    # slower walkers reach fewer households
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    from callbacks import circle_view
+    fast = circle_view.shares(ctx, bundle.adopted_plan_id(), 10, 80)
+    slow = circle_view.shares(ctx, bundle.adopted_plan_id(), 10, 60)
+    pick = lambda s: s[(s.scope == "all") & (s.group == "all") & (s.service_type == "clinic")]["within"].iloc[0]
+    assert pick(slow) < pick(fast)
+    gb = circle_view.shares(ctx, bundle.adopted_plan_id(), 10, 0)  # GB 50180: 500 m instead of 800 m
+    assert pick(gb) < pick(fast)
+    assert "500" in str(_panel(app, bundle, view="circle", stype="clinic", minutes=10, speed=0))

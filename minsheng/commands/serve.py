@@ -9,6 +9,7 @@ def add_arguments(p):
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--lang", choices=["zh", "en"])
+    p.add_argument("--require-login", action="store_true", help="every page needs a signed-in user")
     p.add_argument("--debug", action="store_true")
 
 
@@ -19,4 +20,4 @@ def run(args) -> int:
         v = getattr(args, k)
         if v is not None:
             argv += [f"--{k}", str(v)]
-    return app.main(argv + (["--debug"] if args.debug else []))
+    return app.main(argv + (["--debug"] if args.debug else []) + (["--require-login"] if args.require_login else []))

@@ -1,0 +1,73 @@
+"""Grid coverage view: grids coloured by households vs band, gaps/overlaps drawn, a problem
+list that zooms to each problem."""
+from __future__ import annotations
+
+import numpy as np
+from dash import html
+
+from data.catalogue import key_groups
+from geo.coverage import audit_bundle
+from layers.base import outline_trace, streets_trace
+from layers.coverage import coverage_traces
+from layers.style import COMMUNITY_LINE, LEVEL1_LINE
+from minsheng.i18n import t
+from callbacks import ids
+
+
+def audit(ctx, plan_id: str):
+    b = ctx.bundle()
+    keys = [g.key for g in key_groups()]
+    return ctx.cached("audit", (plan_id,), lambda: audit_bundle(b, plan_id, ctx.settings, tag_keys=keys))
+
+
+def traces(ctx, p) -> list:
+    b = ctx.bundle()
+    grids = b.plan_grids(p.plan_id)
+    return ([streets_trace(b.walk_edges, t("layer_streets", p.lang))]
+            + coverage_traces(audit(ctx, p.plan_id), grids, level=p.level, lang=p.lang)
+            + [outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 2),
+               outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4)])
+
+
+def problem_bounds(ctx, plan_id: str, index: int):
+    """lon/lat bounds of problem `index`: its own geometry, else the objects it names."""
+    a = audit(ctx, plan_id)
+    if not 0 <= index < len(a.problems):
+        return None
+    prob = a.problems[index]
+    if prob.geometry is not None and not prob.geometry.is_empty:
+        return tuple(prob.geometry.bounds)
+    b = ctx.bundle()
+    named = [f[f["id"].astype(str).isin([str(i) for i in prob.ids])]
+             for f in (b.plan_grids(plan_id), b.buildings, b.communities)]
+    named = [f for f in named if len(f)]
+    if not named:
+        return None
+    bounds = np.array([f.total_bounds for f in named])
+    return (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+
+
+def panel(ctx, p, user) -> list:
+    a = audit(ctx, p.plan_id)
+    counts = a.counts_by_kind()
+    head = [html.H2(t("tab_coverage", p.lang))]
+    if a.ok:
+        head.append(html.P(html.Span(t("no_problems", p.lang), className="badge ok"), id="coverage-status"))
+    else:
+        head.append(html.P(f"{t('problems', p.lang)}: {len(a.problems)}", id="coverage-status"))
+        from geo.validate import KIND_LABELS
+        head.append(html.Table([html.Tr([html.Td(KIND_LABELS[k][0 if p.lang == 'zh' else 1]),
+                                         html.Td(n, className="num")]) for k, n in counts.items()]))
+        head.append(html.P(t("click_problem", p.lang), className="hint"))
+    items = [html.Div(f"{i + 1}. {prob.detail}", id={"type": ids.PROBLEM, "index": i}, className="problem",
+                      n_clicks=0)
+             for i, prob in enumerate(a.problems[:200])]
+    g = a.grids
+    out_band = g[(g["level"] == p.level) & (g["band"] != "ok")]
+    band_rows = [html.Tr([html.Td(str(r.name_) if hasattr(r, "name_") else str(r.id)),
+                          html.Td(int(r.households), className="num"),
+                          html.Td(html.Span(t(f"band_{r.band}", p.lang), className=f"badge {r.band}"))])
+                 for r in out_band.itertuples()]
+    return head + [html.Div(items, id="problem-list"),
+                   html.H3(t("out_of_band_grids", p.lang)),
+                   html.Table(band_rows) if band_rows else html.P("—")]

@@ -1,0 +1,81 @@
+"""The map and the side panel for every view (overview, coverage, service circle)."""
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
+
+from callbacks import admin_view, circle_view, coverage_view, ids, overview
+from callbacks.auth import current_user
+from callbacks.params import ViewParams
+from layers.base import base_figure, highlight_trace, view_of
+
+VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "admin": admin_view}
+CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE}
+
+
+def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed) -> ViewParams:
+    return ViewParams(view=view or "overview", plan_id=plan_id or ctx.bundle().adopted_plan_id(), lang=lang or "zh",
+                      layers=tuple(layers or ()), stypes=tuple(sorted(stypes or ())), level=int(level or 2),
+                      stype=stype or "", minutes=float(minutes or 10), speed=float(80 if speed is None else speed),
+                      selected=selected or None)
+
+
+PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"),
+                Input(ids.PLAN, "value"), Input(ids.LANG, "data"), Input(ids.SELECTED_GRID, "data"),
+                Input(ids.COV_LEVEL, "value"), Input(ids.CIRCLE_TYPE, "value"), Input(ids.CIRCLE_MINUTES, "value"),
+                Input(ids.CIRCLE_SPEED, "value")]
+
+
+def figure(ctx, p: ViewParams, focus=None):
+    b = ctx.bundle()
+    base = p.without_selection()
+    traces = ctx.cached("traces", (base,), lambda: VIEWS[p.view].traces(ctx, base))
+    extra = []
+    if p.selected:
+        grids = b.plan_grids(p.plan_id)
+        sel = grids[grids["id"] == p.selected]
+        if len(sel):
+            extra.append(highlight_trace(sel))
+    fig = base_figure(b.buildings.total_bounds, list(traces) + extra, uirevision=f"{p.plan_id}|{focus}")
+    if focus:
+        fig.update_layout(map=view_of(focus))
+    return fig
+
+
+def register(app, ctx):
+    @app.callback([Output(cid, "style") for cid in CONTROL_IDS.values()], Input(ids.VIEW, "value"))
+    def show_controls(view):
+        view = "overview" if view in (None, "admin") else view
+        return [{"display": "block" if v == view else "none"} for v in CONTROL_IDS]
+
+    @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))
+    def draw(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, focus):
+        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed)
+        return figure(ctx, p, tuple(focus) if focus else None)
+
+    @app.callback(Output(ids.PANEL, "children"), *PARAM_INPUTS)
+    def panel(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed):
+        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed)
+        return VIEWS[p.view].panel(ctx, p, current_user(ctx))
+
+    @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)
+    def select_grid(click):
+        if not click or not click.get("points"):
+            return no_update
+        pt = click["points"][0]
+        gid = pt.get("customdata") or pt.get("location")
+        if isinstance(gid, list):
+            gid = gid[0] if gid else None
+        grids = ctx.bundle().grids
+        return gid if gid in set(grids["id"]) else no_update
+
+    @app.callback(Output(ids.FOCUS, "data"), Input({"type": ids.PROBLEM, "index": ALL}, "n_clicks"),
+                  State(ids.PLAN, "value"), prevent_initial_call=True)
+    def zoom_to_problem(clicks, plan_id):
+        trig = dash_ctx.triggered_id
+        if not trig or not any(clicks or ()):
+            return no_update
+        bounds = coverage_view.problem_bounds(ctx, plan_id or ctx.bundle().adopted_plan_id(), trig["index"])
+        if bounds is None:
+            return no_update
+        pad = 0.0008
+        return [bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad]

@@ -1,0 +1,82 @@
+"""Frames shared by the exporters: a plan's grids, buildings with their grids, per-grid counts.
+
+Per-grid counts come from geo/coverage.py (the same figures as the dashboard)."""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from data.bundle import DataError
+from data.catalogue import key_groups
+
+
+def resolve_plan(bundle, plan_id: str | None) -> str | None:
+    if plan_id is None:
+        return bundle.adopted_plan_id()
+    if plan_id not in set(bundle.plans["id"].astype(str)):
+        known = ", ".join(bundle.plans["id"].astype(str))
+        raise DataError(f"no plan {plan_id!r} (plans: {known or 'none'})", field="plan")
+    return plan_id
+
+
+def building_grids(bundle, plan_id: str | None) -> pd.DataFrame:
+    """building_id, grid_id (level 2), level1_id, community_id (None where unassigned)."""
+    b = pd.DataFrame({"building_id": bundle.buildings["id"].astype(str)})
+    if plan_id is None:
+        return b.assign(grid_id=None, level1_id=None, community_id=None)
+    a = bundle.plan_assignments(plan_id)[["building_id", "grid_id"]]
+    g = bundle.plan_grids(plan_id)
+    parent = dict(zip(g["id"], g["parent_id"]))
+    out = b.merge(a, on="building_id", how="left")
+    out["level1_id"] = out["grid_id"].map(parent)
+    out["community_id"] = out["level1_id"].map(parent)
+    return out.astype(object).where(out.notna(), None)
+
+
+def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False, bands=None) -> dict[str, pd.DataFrame]:
+    """Counts per level-2 grid, level-1 grid and community (geo.coverage): id, buildings,
+    households, persons, households per key group (sensitive groups only with allow_personal)
+    and band (low/ok/high against the configured households band). Keys: "level2", "level1",
+    "community", plus "unassigned" (one row)."""
+    from geo.coverage import community_table, grid_table, plan_totals
+    from geo.validate import plan_index
+    grids = bundle.plan_grids(plan_id) if plan_id is not None else bundle.grids.iloc[0:0]
+    assignments = bundle.plan_assignments(plan_id) if plan_id is not None else bundle.assignments.iloc[0:0]
+    keys = [k.key for k in key_groups() if allow_personal or not k.sensitive]
+    ix = plan_index(grids, bundle.communities, bundle.buildings, assignments)
+    table = grid_table(grids, bundle.households, ix, bands=bands, tag_keys=keys)
+    comm = community_table(bundle.communities, table, ix, bands=bands)
+    cols = ["id", "buildings", "households", "persons", *keys, "band"]
+    totals = plan_totals(bundle.households, ix)
+    return {"level2": table[table["level"] == 2][cols].reset_index(drop=True),
+            "level1": table[table["level"] == 1][cols].reset_index(drop=True),
+            "community": comm[cols].reset_index(drop=True),
+            "unassigned": pd.DataFrame([{
+                "buildings_without_grid": totals["buildings"] - totals["buildings_in_grids"],
+                "households_without_grid": totals["households"] - totals["households_in_grids"],
+                "households_without_building": totals["households_orphan"]}])}
+
+
+def plan_layers(bundle, plan_id: str | None) -> dict[str, gpd.GeoDataFrame]:
+    """communities, level1, level2 grids of the plan; buildings with grid_id/level1_id/community_id."""
+    g = bundle.plan_grids(plan_id) if plan_id is not None else bundle.grids.iloc[0:0]
+    b = bundle.buildings.merge(building_grids(bundle, plan_id).rename(columns={"building_id": "id"}), on="id",
+                               how="left")
+    return {"communities": bundle.communities, "level1": g[g["level"] == 1].reset_index(drop=True),
+            "level2": g[g["level"] == 2].reset_index(drop=True),
+            "buildings": gpd.GeoDataFrame(b, geometry="geometry", crs=4326)}
+
+
+def households_are_synthetic(bundle) -> bool:
+    hh = bundle.households
+    if len(hh):
+        return bool(hh["synthetic"].all())
+    return bundle.meta_dict.get("households", "") == "synthetic" if len(bundle.meta) else False
+
+
+def palette(n: int) -> list[str]:
+    base = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+            "#756bb1", "#636363"]
+    return [base[i % len(base)] for i in range(n)]
+

@@ -1,0 +1,44 @@
+"""Files uploaded through the dashboard (dcc.Upload gives a name and bytes, not a path).
+
+    with uploaded_file("台账.xlsx", content) as path:
+        import_households(store, path)
+
+The bytes are saved under their own name in a private temporary folder (removed afterwards),
+so the importers see the right suffix; a DataError raised inside names the uploaded file, not
+the temporary path.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import tempfile
+from pathlib import Path
+
+from data.bundle import DataError
+
+
+def decode_upload(contents: str) -> bytes:
+    """The bytes of a dcc.Upload `contents` string ("data:<mime>;base64,<data>")."""
+    _, _, data = contents.partition(",")
+    try:
+        return base64.b64decode(data or contents, validate=False)
+    except ValueError as e:
+        raise DataError(f"the upload could not be decoded: {e}") from None
+
+
+@contextlib.contextmanager
+def uploaded_file(filename: str, content: bytes):
+    name = Path(filename or "upload").name or "upload"
+    with tempfile.TemporaryDirectory(prefix="minsheng-upload-") as d:
+        path = Path(d) / name
+        path.write_bytes(content)
+        try:
+            yield path
+        except DataError as e:
+            if e.file != str(path):
+                raise
+            where = ", ".join(p for p in (f"file {e.file}", f"layer {e.layer}" if e.layer else "",
+                                          f"row {e.row}" if e.row is not None else "",
+                                          f"field {e.field}" if e.field else "") if p)
+            message = str(e)[len(where) + 2:] if str(e).startswith(where + ": ") else str(e)
+            raise DataError(message, file=name, layer=e.layer, row=e.row, field=e.field) from None

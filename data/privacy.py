@@ -1,0 +1,108 @@
+"""Masking of personal data (names, phones, sensitive key-group tags).
+
+Pure functions on values, Series and DataFrames; nothing is printed or logged. Default is
+masked: personal data leaves the store unmasked only when the caller passes
+``allow_personal=True`` (the dashboard decides that from the user's role).
+
+    mask_name("张三丰")        -> "张**"
+    mask_phone("13812341234")  -> "138****1234"
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from data.catalogue import key_groups
+
+MASK = "**"
+
+
+def sensitive_tag_keys() -> frozenset[str]:
+    """Keys of key groups marked sensitive in data/catalogues/key_groups.csv."""
+    return frozenset(k.key for k in key_groups() if k.sensitive)
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or v is pd.NA or str(v).strip() == ""
+
+
+def mask_name(name):
+    """First character and "**" (the length is not revealed); blanks stay as they are."""
+    if _blank(name):
+        return name
+    s = str(name).strip()
+    return s[0] + MASK
+
+
+def mask_phone(phone):
+    """Mobile (11 digits, optionally +86): 138****1234; other numbers: ****1234; short: ****."""
+    if _blank(phone):
+        return phone
+    return mask_phones(pd.Series([phone], dtype=object)).iloc[0]
+
+
+def mask_names(s: pd.Series) -> pd.Series:
+    s = s.astype(object)
+    txt = s.where(s.notna(), "").astype(str).str.strip()
+    out = s.where(txt.eq(""), txt.str[:1] + MASK).astype(object)
+    return out.where(out.notna(), None)
+
+
+def mask_phones(s: pd.Series) -> pd.Series:
+    s = s.astype(object)
+    txt = s.where(s.notna(), "").astype(str)
+    digits = txt.str.replace(r"\D", "", regex=True)
+    digits = digits.where(~(digits.str.len().eq(13) & digits.str.startswith("86")), digits.str[2:])
+    n = digits.str.len()
+    out = ("****" + digits.str[-4:]).where(n >= 7, "****")
+    out = out.where(n != 11, digits.str[:3] + "****" + digits.str[-4:])
+    res = s.where(txt.str.strip().eq(""), out).astype(object)
+    return res.where(res.notna(), None)
+
+
+def drop_sensitive_tags(tags: pd.Series) -> pd.Series:
+    """Remove sensitive keys from each list of tags (vectorised via explode)."""
+    sens = sensitive_tag_keys()
+    if len(tags) == 0:
+        return tags.copy()
+    lists = tags.map(lambda v: v if isinstance(v, list) else [])
+    flat = lists.explode()
+    keep = flat[flat.notna() & ~flat.isin(sens)]
+    out = keep.groupby(level=0).agg(list).reindex(tags.index)
+    return out.map(lambda v: v if isinstance(v, list) else [])
+
+
+def mask_households(df: pd.DataFrame, allow_personal: bool = False) -> pd.DataFrame:
+    """A copy of a households frame with head_name and phone masked and sensitive tags removed,
+    unless allow_personal."""
+    out = df.copy()
+    if allow_personal:
+        return out
+    if "head_name" in out.columns:
+        out["head_name"] = mask_names(out["head_name"])
+    if "phone" in out.columns:
+        out["phone"] = mask_phones(out["phone"])
+    if "tags" in out.columns:
+        out["tags"] = drop_sensitive_tags(out["tags"])
+    return out
+
+
+def mask_grids(df: pd.DataFrame, allow_personal: bool = False) -> pd.DataFrame:
+    """A copy of a grids frame with head_name / head_phone masked unless allow_personal."""
+    out = df.copy()
+    if allow_personal:
+        return out
+    if "head_name" in out.columns:
+        out["head_name"] = mask_names(out["head_name"])
+    if "head_phone" in out.columns:
+        out["head_phone"] = mask_phones(out["head_phone"])
+    return out
+
+
+def mask_layers(layers: dict, allow_personal: bool = False) -> dict:
+    """Mask every layer of a dict of frames that holds personal data."""
+    out = dict(layers)
+    if "households" in out:
+        out["households"] = mask_households(out["households"], allow_personal)
+    if "grids" in out:
+        out["grids"] = mask_grids(out["grids"], allow_personal)
+    return out

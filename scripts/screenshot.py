@@ -1,0 +1,50 @@
+"""Screenshot the running dashboard the way a user sees it (headless Chromium).
+
+    python scripts/screenshot.py http://127.0.0.1:8050/ out.png [--click] [--tab VALUE] [--wait 3]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main(argv=None) -> int:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.browser import chrome, quit_chrome
+    p = argparse.ArgumentParser()
+    p.add_argument("url")
+    p.add_argument("out")
+    p.add_argument("--click", action="store_true", help="click the middle of the map first")
+    p.add_argument("--tab", help="click the tab with this visible text")
+    p.add_argument("--wait", type=float, default=2.0)
+    p.add_argument("--size", default="1500,900")
+    a = p.parse_args(argv)
+    w, h = (int(v) for v in a.size.split(","))
+    d = chrome(w, h)
+    try:
+        d.get(a.url)
+        wait = WebDriverWait(d, 60)
+        canvas = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map canvas.maplibregl-canvas")))
+        if a.tab:
+            d.find_element(By.XPATH, f"//*[contains(@class,'tab') and normalize-space()='{a.tab}']").click()
+            time.sleep(a.wait)
+        if a.click:
+            ActionChains(d).move_to_element(canvas).pause(0.3).click().perform()
+        time.sleep(a.wait)
+        d.save_screenshot(a.out)
+    finally:
+        quit_chrome(d)
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
