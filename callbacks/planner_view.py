@@ -16,6 +16,7 @@ from dash import html
 
 from data.catalogue import key_groups
 from geo.coverage import audit_plan
+from geo.validate import KIND_LABELS
 from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
 from layers.base import fill_trace, line_coords, outline_trace, streets_trace
 from layers.overview import grid_colors
@@ -119,7 +120,7 @@ def panel(ctx, p, user) -> list:
     if len(live):
         rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("households", p.lang)), html.Th("±"),
                          html.Th(t("band", p.lang))])]
-        rows += [html.Tr([html.Td(str(r.name) if isinstance(r.name, str) else str(r.id)),
+        rows += [html.Tr([html.Td(str(r.name or r.id)),
                           html.Td(f"{int(r.households_before)} → {int(r.households)}", className="num"),
                           html.Td(f"{int(r.delta):+d}", className="num"), html.Td(_badge(r.band, p.lang))])
                  for r in live.itertuples()]
@@ -128,7 +129,8 @@ def panel(ctx, p, user) -> list:
     counts = audit.counts_by_kind()
     out += [html.H3(t("tab_coverage", p.lang)),
             html.P(t("no_problems", p.lang) if audit.ok else
-                   "; ".join(f"{k}: {n}" for k, n in counts.items()), id="planner-audit")]
+                   "；".join(f"{KIND_LABELS[k][0 if p.lang == 'zh' else 1]}: {n}" for k, n in counts.items()),
+                   id="planner-audit")]
     if p.compare and p.compare != p.plan_id:
         out += diff_panel(ctx, p.compare, edited, p.lang)
     return out

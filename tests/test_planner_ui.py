@@ -80,7 +80,8 @@ def test_paint_buildings_into_another_grid_and_save(setup):
     src = a["grid_id"].value_counts().index[0]
     parent = g2.set_index("id").loc[src, "parent_id"]
     target = next(g for g in g2.loc[(g2["level"] == 2) & (g2["parent_id"] == parent), "id"] if g != src)
-    moving = list(a.loc[a["grid_id"] == src, "building_id"][:2])
+    homes = set(b.households["building_id"])
+    moving = [x for x in a.loc[a["grid_id"] == src, "building_id"] if x in homes][:2]
     sel = call(app, f"{ids.PLANNER_SELECTION}.data",
                [(ids.MAP, "selectedData", {"points": [{"customdata": m} for m in moving]}),
                 (ids.MAP, "clickData", None), (ids.BTN_CLEAR, "n_clicks", None)],
@@ -92,6 +93,7 @@ def test_paint_buildings_into_another_grid_and_save(setup):
     assert res[ids.PLANNER_SELECTION]["data"] == []
     # live figures: the source loses and the target gains exactly the moved households
     hh = b.households[b.households["building_id"].isin(moving)]
+    assert len(hh) > 0
     bb = GpkgStore(path).load()
     panel = str(call(app, f"{ids.PANEL}.children", params(bb, view="planner", state=state, plan=draft), client=c))
     assert f"{-len(hh):+d}" in panel and f"{len(hh):+d}" in panel and "live-figures" in panel
