@@ -5,7 +5,7 @@ from dash import html
 
 from data.catalogue import key_groups
 from geo.ledger import building_totals
-from layers.overview import overview_traces
+from layers.overview import LAYER_ORDER, overview_traces
 from minsheng.i18n import t
 
 
@@ -40,9 +40,16 @@ def grid_figures(ctx, plan_id: str):
 
 
 def traces(ctx, p) -> list:
+    """Traces of the checked layers, each layer built once per (dataset version, plan, language)."""
     b = ctx.bundle()
     hh = totals(ctx)["households"]
-    return overview_traces(b, p.plan_id, p.lang, p.layers, set(p.stypes), hh)
+    out = []
+    for layer in LAYER_ORDER:
+        if layer in p.layers:
+            key = (layer, p.plan_id, p.lang, p.stypes if layer == "services" else ())
+            out += ctx.cached("overview_layer", key, lambda layer=layer: overview_traces(
+                b, p.plan_id, p.lang, (layer,), set(p.stypes), hh))
+    return out
 
 
 def panel(ctx, p, user) -> list:

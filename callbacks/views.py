@@ -34,22 +34,27 @@ PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.
                 Input(ids.PLANNER_SELECTION, "data"), Input(ids.PLANNER_COMPARE, "value")]
 
 
-def figure(ctx, p: ViewParams, focus=None):
+def figure(ctx, p: ViewParams, focus=None) -> dict:
+    """The map figure as a plain dict: the view's base figure is built (and validated by
+    plotly) once per (dataset version, parameters); selection and focus are added on a copy."""
     b = ctx.bundle()
     base = p.without_selection()
-    traces = ctx.cached("traces", (base,), lambda: VIEWS[p.view].traces(ctx, base))
+    fig = ctx.cached("figure", (base,), lambda: {
+        "data": [tr.to_plotly_json() for tr in VIEWS[p.view].traces(ctx, base)],
+        "layout": ctx.cached("layout", (p.plan_id,), lambda: base_figure(
+            b.buildings.total_bounds, [], uirevision=p.plan_id).to_plotly_json()["layout"])})
     extra = [planner_view.selection_trace(ctx, p.selection)] if p.selection else []
     if p.selected:
         grids = b.plan_grids(p.plan_id)
         sel = grids[grids["id"] == p.selected]
         if len(sel):
             extra.append(highlight_trace(sel))
-    fig = base_figure(b.buildings.total_bounds, list(traces) + extra, uirevision=f"{p.plan_id}|{focus}")
+    layout = dict(fig["layout"], uirevision=f"{p.plan_id}|{focus}")
     if focus:
-        fig.update_layout(map=view_of(focus))
+        layout["map"] = dict(layout["map"], **view_of(focus))
     if p.view == "planner":
-        fig.update_layout(dragmode="lasso")
-    return fig
+        layout["dragmode"] = "lasso"
+    return {"data": list(fig["data"]) + [tr.to_plotly_json() for tr in extra], "layout": layout}
 
 
 def register(app, ctx):

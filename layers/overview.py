@@ -13,6 +13,7 @@ from layers.style import COMMUNITY_LINE, GRID_PALETTE, LEVEL1_LINE, LEVEL2_LINE
 from minsheng.i18n import t
 
 ALL_LAYERS = ("communities", "level1", "level2", "buildings", "streets", "services")
+LAYER_ORDER = ("streets", "level2", "buildings", "level1", "communities", "services")  # drawing order, bottom first
 
 
 def grid_colors(grids2) -> dict:
