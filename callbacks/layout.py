@@ -43,6 +43,8 @@ def page(ctx, lang: str):
         dcc.Store(id=ids.LANG, data=lang),
         dcc.Store(id=ids.SELECTED_GRID),
         dcc.Store(id=ids.FOCUS),
+        dcc.Store(id=ids.PLANNER_STATE),
+        dcc.Store(id=ids.PLANNER_SELECTION, data=[]),
         html.Header(className="header", children=[
             html.Div([html.H1(t("title", lang)), html.Div(t("subtitle", lang), className="subtitle")]),
             html.Div(className="header-right", children=[
@@ -64,6 +66,7 @@ def page(ctx, lang: str):
             dcc.Tab(label=t("tab_overview", lang), value="overview"),
             dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
             dcc.Tab(label=t("tab_circle", lang), value="circle"),
+            *([dcc.Tab(label=t("tab_planner", lang), value="planner")] if user.can("plan") else []),
             *([dcc.Tab(label=t("tab_admin", lang), value="admin")] if user.can("audit") else []),
         ]),
         html.Div(className="body", children=[
@@ -95,6 +98,22 @@ def page(ctx, lang: str):
                                             {"label": t("speed_elderly", lang),
                                              "value": ctx.settings.elderly_speed_m_min},
                                             {"label": t("speed_gb", lang), "value": 0}]),
+                ]),
+                html.Div(id=ids.CONTROLS_PLANNER, style={"display": "none"}, children=[
+                    html.P(t("planner_help", lang), className="hint"),
+                    html.Button(t("copy_draft", lang), id=ids.BTN_COPY, className="btn"),
+                    html.H3(t("target_grid", lang)),
+                    dcc.Dropdown(id=ids.PLANNER_TARGET, options=[], clearable=False),
+                    html.Button(t("assign", lang), id=ids.BTN_ASSIGN, className="btn primary"),
+                    html.Button(t("clear_selection", lang), id=ids.BTN_CLEAR, className="btn"),
+                    html.Div([html.Button(t("undo", lang), id=ids.BTN_UNDO, className="btn"),
+                              html.Button(t("redo", lang), id=ids.BTN_REDO, className="btn")], className="btn-row"),
+                    html.Button(t("save", lang), id=ids.BTN_SAVE, className="btn primary"),
+                    html.Button(t("adopt", lang), id=ids.BTN_ADOPT, className="btn"),
+                    html.H3(t("compare_plan", lang)),
+                    dcc.Dropdown(id=ids.PLANNER_COMPARE, clearable=True,
+                                 options=[{"label": f"{n} ({i})", "value": i} for i, n in zip(plans["id"], plans["name"])]),
+                    html.Div(id=ids.PLANNER_MSG, className="message"),
                 ]),
             ]),
             html.Main(className="map-wrap", children=[

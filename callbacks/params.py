@@ -16,7 +16,10 @@ class ViewParams:
     minutes: int = 10
     speed: float = 80.0
     selected: str | None = None
+    edits: str = "[]"          # planner: applied edits as canonical JSON
+    selection: tuple = ()      # planner: selected building ids
+    compare: str = ""          # planner: plan to diff against
 
     def without_selection(self) -> "ViewParams":
         from dataclasses import replace
-        return replace(self, selected=None)
+        return replace(self, selected=None, selection=())

@@ -3,33 +3,42 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 
-from callbacks import admin_view, circle_view, coverage_view, ids, overview
+from callbacks import admin_view, circle_view, coverage_view, ids, overview, planner_view
 from callbacks.auth import current_user
 from callbacks.params import ViewParams
 from layers.base import base_figure, highlight_trace, view_of
 
-VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "admin": admin_view}
-CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE}
+VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "planner": planner_view,
+         "admin": admin_view}
+CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE,
+               "planner": ids.CONTROLS_PLANNER}
 
 
-def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed) -> ViewParams:
-    return ViewParams(view=view or "overview", plan_id=plan_id or ctx.bundle().adopted_plan_id(), lang=lang or "zh",
+def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed,
+                state=None, selection=None, compare=None) -> ViewParams:
+    view = view or "overview"
+    plan_id = plan_id or ctx.bundle().adopted_plan_id()
+    planner = view == "planner"
+    edits = planner_view.active_edits(state) if planner and state and state.get("plan_id") == plan_id else "[]"
+    return ViewParams(view=view, plan_id=plan_id, lang=lang or "zh",
                       layers=tuple(layers or ()), stypes=tuple(sorted(stypes or ())), level=int(level or 2),
                       stype=stype or "", minutes=float(minutes or 10), speed=float(80 if speed is None else speed),
-                      selected=selected or None)
+                      selected=None if planner else (selected or None), edits=edits,
+                      selection=tuple(selection or ()) if planner else (), compare=(compare or "") if planner else "")
 
 
 PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"),
                 Input(ids.PLAN, "value"), Input(ids.LANG, "data"), Input(ids.SELECTED_GRID, "data"),
                 Input(ids.COV_LEVEL, "value"), Input(ids.CIRCLE_TYPE, "value"), Input(ids.CIRCLE_MINUTES, "value"),
-                Input(ids.CIRCLE_SPEED, "value")]
+                Input(ids.CIRCLE_SPEED, "value"), Input(ids.PLANNER_STATE, "data"),
+                Input(ids.PLANNER_SELECTION, "data"), Input(ids.PLANNER_COMPARE, "value")]
 
 
 def figure(ctx, p: ViewParams, focus=None):
     b = ctx.bundle()
     base = p.without_selection()
     traces = ctx.cached("traces", (base,), lambda: VIEWS[p.view].traces(ctx, base))
-    extra = []
+    extra = [planner_view.selection_trace(ctx, p.selection)] if p.selection else []
     if p.selected:
         grids = b.plan_grids(p.plan_id)
         sel = grids[grids["id"] == p.selected]
@@ -38,6 +47,8 @@ def figure(ctx, p: ViewParams, focus=None):
     fig = base_figure(b.buildings.total_bounds, list(traces) + extra, uirevision=f"{p.plan_id}|{focus}")
     if focus:
         fig.update_layout(map=view_of(focus))
+    if p.view == "planner":
+        fig.update_layout(dragmode="lasso")
     return fig
 
 
@@ -48,13 +59,16 @@ def register(app, ctx):
         return [{"display": "block" if v == view else "none"} for v in CONTROL_IDS]
 
     @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))
-    def draw(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, focus):
-        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed)
+    def draw(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state, selection, compare,
+             focus):
+        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state,
+                        selection, compare)
         return figure(ctx, p, tuple(focus) if focus else None)
 
     @app.callback(Output(ids.PANEL, "children"), *PARAM_INPUTS)
-    def panel(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed):
-        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed)
+    def panel(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state, selection, compare):
+        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state,
+                        selection, compare)
         return VIEWS[p.view].panel(ctx, p, current_user(ctx))
 
     @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)

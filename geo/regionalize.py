@@ -231,11 +231,16 @@ def _violation(load, lo, hi):
 
 
 def _connected_without(adj: sp.csr_matrix, members: np.ndarray, v: int) -> bool:
+    """Removing v from the region does not split it further (a region that is already in
+    pieces, e.g. in a hand-made start plan, may lose a building as long as no new piece forms)."""
     rest = members[members != v]
     if len(rest) <= 1:
         return len(rest) == 1
-    n, _ = connected_components(adj[rest][:, rest], directed=False)
-    return n == 1
+    n_after, _ = connected_components(adj[rest][:, rest], directed=False)
+    if n_after == 1:
+        return True
+    n_before, _ = connected_components(adj[members][:, members], directed=False)
+    return n_after <= n_before
 
 
 def refine(adj: sp.csr_matrix, xy: np.ndarray, w: np.ndarray, lab: np.ndarray, lo: float, hi: float,

@@ -19,12 +19,14 @@ def bundle(app):
 
 
 def params(bundle, view="overview", layers=ALL_LAYERS, lang="zh", stypes=None, selected=None, level=2,
-           stype="elderly_care", minutes=10, speed=80):
+           stype="elderly_care", minutes=10, speed=80, state=None, selection=(), compare=None, plan=None):
     stypes = sorted(set(bundle.service_points["type"])) if stypes is None else stypes
     return [(ids.VIEW, "value", view), (ids.LAYERS, "value", list(layers)), (ids.STYPES, "value", stypes),
-            (ids.PLAN, "value", bundle.adopted_plan_id()), (ids.LANG, "data", lang),
+            (ids.PLAN, "value", plan or bundle.adopted_plan_id()), (ids.LANG, "data", lang),
             (ids.SELECTED_GRID, "data", selected), (ids.COV_LEVEL, "value", level), (ids.CIRCLE_TYPE, "value", stype),
-            (ids.CIRCLE_MINUTES, "value", minutes), (ids.CIRCLE_SPEED, "value", speed)]
+            (ids.CIRCLE_MINUTES, "value", minutes), (ids.CIRCLE_SPEED, "value", speed),
+            (ids.PLANNER_STATE, "data", state), (ids.PLANNER_SELECTION, "data", list(selection)),
+            (ids.PLANNER_COMPARE, "value", compare)]
 
 
 def _map(app, bundle, focus=None, **kw):

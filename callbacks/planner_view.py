@@ -1,0 +1,252 @@
+"""Planner view: paint buildings into grids on a draft plan (click, box or lasso select, then
+assign), undo/redo, live figures of touched grids and the audit, save with a version check,
+adopt, and a diff against another plan.
+
+The edit state lives in the browser (dcc.Store: plan id, the stored plan version it started
+from, the edits as JSON, a cursor); the server replays the edits on the stored plan with the
+pure functions of geo/plan, so any server process can answer (stateless behind WSGI)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import shapely
+from dash import html
+
+from data.catalogue import key_groups
+from geo.coverage import audit_plan
+from geo.validate import KIND_LABELS
+from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
+from layers.base import fill_trace, line_coords, outline_trace, streets_trace
+from layers.overview import grid_colors
+from layers.style import COMMUNITY_LINE, LEVEL1_LINE, LEVEL2_LINE
+from minsheng.i18n import t
+
+EMPTY_STATE = {"plan_id": None, "base_version": None, "edits": [], "cursor": 0}
+
+
+def active_edits(state) -> str:
+    """The applied edits (up to the cursor) as canonical JSON: the cache key of an edited plan."""
+    state = state or EMPTY_STATE
+    return json.dumps(state.get("edits", [])[:state.get("cursor", 0)], sort_keys=True, ensure_ascii=False)
+
+
+def stored_plan(ctx, plan_id: str):
+    b = ctx.bundle()
+    return ctx.cached("plan_value", (plan_id,), lambda: plan_from_bundle(b, plan_id, settings=ctx.settings))
+
+
+def edited_plan(ctx, plan_id: str, edits_json: str):
+    def compute():
+        plan = stored_plan(ctx, plan_id)
+        for op, params in json.loads(edits_json):
+            plan = Edit.of(op, **params)(plan)
+        return plan
+    return ctx.cached("plan_edited", (plan_id, edits_json), compute)
+
+
+def edited_grids(ctx, plan_id: str, edits_json: str):
+    """Grids of the edited plan with boundaries derived from its buildings."""
+    b = ctx.bundle()
+    if edits_json == "[]":
+        return b.plan_grids(plan_id)
+    return ctx.cached("plan_boundaries", (plan_id, edits_json),
+                      lambda: boundaries(edited_plan(ctx, plan_id, edits_json), b.buildings, b.communities))
+
+
+def plan_audit(ctx, plan_id: str, edits_json: str):
+    b = ctx.bundle()
+    plan = edited_plan(ctx, plan_id, edits_json)
+    return ctx.cached("plan_audit", (plan_id, edits_json), lambda: audit_plan(
+        edited_grids(ctx, plan_id, edits_json), b.communities, b.buildings, plan.assignments.assign(plan_id=plan_id),
+        b.households, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
+
+
+def traces(ctx, p) -> list:
+    b = ctx.bundle()
+    grids = edited_grids(ctx, p.plan_id, p.edits)
+    plan = edited_plan(ctx, p.plan_id, p.edits)
+    g2 = grids[grids["level"] == 2].reset_index(drop=True)
+    colors = grid_colors(g2)
+    gid = b.buildings["id"].map(plan.building_grid())
+    names = dict(zip(g2["id"], g2["name"]))
+    hover = [f"<b>{n}</b><br>{t('grid', p.lang)}: {names.get(g, '—')}" for n, g in zip(b.buildings["name"].fillna(""), gid)]
+    xy = shapely.get_coordinates(b.buildings.geometry.representative_point().values)
+    return [
+        streets_trace(b.walk_edges, t("layer_streets", p.lang)),
+        fill_trace(b.buildings, b.buildings["id"], [colors.get(g, "#bbbbbb") for g in gid], t("layer_buildings", p.lang),
+                   hovertext=hover, opacity=0.85, line_color="#444", line_width=0.3,
+                   customdata=b.buildings["id"].to_numpy()),
+        # building anchors: what box and lasso select pick up
+        go.Scattermap(lon=xy[:, 0].round(6).tolist(), lat=xy[:, 1].round(6).tolist(), mode="markers",
+                      marker={"size": 5, "color": "#333"}, customdata=b.buildings["id"].tolist(),
+                      name=t("select_anchor", p.lang), hoverinfo="skip", showlegend=True),
+        outline_trace(g2, t("layer_level2", p.lang), LEVEL2_LINE, 1.5),
+        outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 3),
+        outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4.5),
+    ]
+
+
+def selection_trace(ctx, selection) -> go.Scattermap:
+    b = ctx.bundle()
+    sel = b.buildings[b.buildings["id"].isin(list(selection))]
+    lon, lat = line_coords(sel.geometry.values)
+    return go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": "#ffd400", "width": 4},
+                         name="selection", showlegend=False, hoverinfo="skip")
+
+
+def _badge(status, lang):
+    return html.Span(t(f"band_{status}", lang) if status in ("ok", "low", "high") else status,
+                     className=f"badge {status}")
+
+
+def panel(ctx, p, user) -> list:
+    b = ctx.bundle()
+    if not user.can("plan"):
+        return [html.H2(t("tab_planner", p.lang)), html.P(t("planner_forbidden", p.lang), id="planner-forbidden")]
+    status = str(b.plans.set_index("id")["status"].get(p.plan_id, ""))
+    out = [html.H2(t("tab_planner", p.lang)),
+           html.P(f"{t('plan', p.lang)} {p.plan_id} · {t('status_' + status, p.lang) if status else ''}",
+                  id="planner-plan")]
+    if status != "draft":
+        return out + [html.P(t("planner_copy_first", p.lang), className="hint")]
+    edits = json.loads(p.edits)
+    stored = stored_plan(ctx, p.plan_id)
+    edited = edited_plan(ctx, p.plan_id, p.edits)
+    out.append(html.P(f"{t('edits', p.lang)}: {len(edits)} · {t('selected_buildings', p.lang)}: {len(p.selection)}",
+                      id="planner-counts"))
+    live = live_figures(stored, edited, b.households, bands=ctx.settings, tag_keys=[])
+    if len(live):
+        rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("households", p.lang)), html.Th("±"),
+                         html.Th(t("band", p.lang))])]
+        rows += [html.Tr([html.Td(str(r.name or r.id)),
+                          html.Td(f"{int(r.households_before)} → {int(r.households)}", className="num"),
+                          html.Td(f"{int(r.delta):+d}", className="num"), html.Td(_badge(r.band, p.lang))])
+                 for r in live.itertuples()]
+        out += [html.H3(t("touched_grids", p.lang)), html.Table(rows, id="live-figures")]
+    audit = plan_audit(ctx, p.plan_id, p.edits)
+    counts = audit.counts_by_kind()
+    out += [html.H3(t("tab_coverage", p.lang)),
+            html.P(t("no_problems", p.lang) if audit.ok else
+                   "；".join(f"{KIND_LABELS[k][0 if p.lang == 'zh' else 1]}: {n}" for k, n in counts.items()),
+                   id="planner-audit")]
+    if p.compare and p.compare != p.plan_id:
+        out += diff_panel(ctx, p.compare, edited, p.lang)
+    return out
+
+
+def diff_panel(ctx, other_id: str, edited, lang) -> list:
+    b = ctx.bundle()
+    d = diff_plans(stored_plan(ctx, other_id), edited, b.households, bands=ctx.settings)
+    cov = d.coverage
+    changed = cov[(cov["households_a"].fillna(-1) != cov["households_b"].fillna(-1))]
+    rows = [html.Tr([html.Th(t("grid", lang)), html.Th(other_id), html.Th(edited.plan_id)])]
+    rows += [html.Tr([html.Td(r.id), html.Td("—" if pd.isna(r.households_a) else int(r.households_a), className="num"),
+                      html.Td("—" if pd.isna(r.households_b) else int(r.households_b), className="num")])
+             for r in changed.itertuples()]
+    return [html.H3(f"{t('compare_with', lang)} {other_id}"),
+            html.P(f"{t('moved_buildings', lang)}: {len(d.moved)} · {t('grids_added', lang)}: {len(d.added)} · "
+                   f"{t('grids_removed', lang)}: {len(d.removed)}", id="planner-diff"),
+            html.Table(rows)]
+
+
+def fresh_state(ctx, plan_id: str) -> dict:
+    from data.plans import plan_version
+    return {"plan_id": plan_id, "base_version": plan_version(ctx.bundle(), plan_id), "edits": [], "cursor": 0}
+
+
+def plan_options(ctx, lang: str) -> list:
+    p = ctx.bundle().plans
+    return [{"label": f"{n} ({t('status_' + s, lang)})", "value": i} for i, n, s in zip(p["id"], p["name"], p["status"])]
+
+
+def register(app, ctx):
+    from dash import Input, Output, State, ctx as dash_ctx, no_update
+
+    from callbacks import ids
+    from callbacks.auth import current_user
+    from data.plans import adopt_plan, copy_plan_to_draft, save_plan
+    from data.store import ConflictError
+    from geo.plan import PlanEditError
+
+    @app.callback(Output(ids.PLANNER_SELECTION, "data"),
+                  Input(ids.MAP, "selectedData"), Input(ids.MAP, "clickData"), Input(ids.BTN_CLEAR, "n_clicks"),
+                  State(ids.VIEW, "value"), State(ids.PLANNER_SELECTION, "data"), prevent_initial_call=True)
+    def select(selected, click, _clear, view, current):
+        if view != "planner":
+            return no_update
+        trig = dash_ctx.triggered_id
+        if trig == ids.BTN_CLEAR:
+            return []
+        known = set(ctx.bundle().buildings["id"])
+        if dash_ctx.triggered and dash_ctx.triggered[0]["prop_id"].endswith("selectedData"):
+            picked = [pt.get("customdata") for pt in (selected or {}).get("points", [])]
+            return sorted({b for b in picked if b in known})
+        pts = (click or {}).get("points") or []
+        bid = pts[0].get("customdata") if pts else None
+        if bid not in known:
+            return no_update
+        cur = set(current or [])
+        return sorted(cur ^ {bid})  # click toggles
+
+    @app.callback(Output(ids.PLANNER_STATE, "data"), Output(ids.PLANNER_MSG, "children"),
+                  Output(ids.PLAN, "options"), Output(ids.PLAN, "value"),
+                  Output(ids.PLANNER_SELECTION, "data", allow_duplicate=True),
+                  Input(ids.BTN_ASSIGN, "n_clicks"), Input(ids.BTN_UNDO, "n_clicks"), Input(ids.BTN_REDO, "n_clicks"),
+                  Input(ids.BTN_SAVE, "n_clicks"), Input(ids.BTN_ADOPT, "n_clicks"), Input(ids.BTN_COPY, "n_clicks"),
+                  State(ids.PLANNER_STATE, "data"), State(ids.PLANNER_SELECTION, "data"),
+                  State(ids.PLANNER_TARGET, "value"), State(ids.PLAN, "value"), State(ids.LANG, "data"),
+                  prevent_initial_call=True)
+    def act(_a, _u, _r, _s, _ad, _c, state, selection, target, plan_id, lang):
+        trig = dash_ctx.triggered_id
+        user = current_user(ctx)
+        lang = lang or "zh"
+        if not user.can("plan"):
+            return no_update, t("planner_forbidden", lang), no_update, no_update, no_update
+        plan_id = plan_id or ctx.bundle().adopted_plan_id()
+        if not state or state.get("plan_id") != plan_id:
+            state = fresh_state(ctx, plan_id)
+        edits, cursor = list(state["edits"]), int(state["cursor"])
+        try:
+            if trig == ids.BTN_ASSIGN:
+                if not selection or not target:
+                    return no_update, t("planner_help", lang), no_update, no_update, no_update
+                new = edits[:cursor] + [["move_buildings", {"building_ids": list(selection), "to_grid_id": target}]]
+                edited_plan(ctx, plan_id, json.dumps(new, sort_keys=True, ensure_ascii=False))  # validate now
+                return {**state, "edits": new, "cursor": len(new)}, "", no_update, no_update, []
+            if trig == ids.BTN_UNDO:
+                return {**state, "cursor": max(cursor - 1, 0)}, "", no_update, no_update, no_update
+            if trig == ids.BTN_REDO:
+                return {**state, "cursor": min(cursor + 1, len(edits))}, "", no_update, no_update, no_update
+            if trig == ids.BTN_SAVE:
+                plan = edited_plan(ctx, plan_id, active_edits(state))
+                v = save_plan(ctx.store, plan, state["base_version"], user.username)
+                ctx.reload()
+                return fresh_state(ctx, plan_id), t("saved", lang).format(v=v), plan_options(ctx, lang), plan_id, []
+            if trig == ids.BTN_ADOPT:
+                if cursor:
+                    return no_update, t("unsaved", lang), no_update, no_update, no_update
+                adopt_plan(ctx.store, plan_id, user.username)
+                ctx.reload()
+                return (fresh_state(ctx, plan_id), t("adopted_msg", lang).format(p=plan_id), plan_options(ctx, lang),
+                        plan_id, [])
+            if trig == ids.BTN_COPY:
+                name = f"{ctx.bundle().plans.set_index('id')['name'].get(plan_id, plan_id)} · {t('status_draft', lang)}"
+                new_id = copy_plan_to_draft(ctx.store, plan_id, name, user.username)
+                ctx.reload()
+                return (fresh_state(ctx, new_id), t("copied", lang).format(p=new_id), plan_options(ctx, lang),
+                        new_id, [])
+        except ConflictError:
+            return no_update, t("conflict", lang), no_update, no_update, no_update
+        except (PlanEditError, ValueError) as e:
+            return no_update, str(e), no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update, no_update
+
+    @app.callback(Output(ids.PLANNER_TARGET, "options"), Input(ids.PLAN, "value"), Input(ids.PLANNER_STATE, "data"))
+    def targets(plan_id, state):
+        plan_id = plan_id or ctx.bundle().adopted_plan_id()
+        edits = active_edits(state) if state and state.get("plan_id") == plan_id else "[]"
+        g = edited_plan(ctx, plan_id, edits).grids
+        g2 = g[g["level"] == 2].sort_values("id")
+        return [{"label": f"{n} ({i})", "value": i} for i, n in zip(g2["id"], g2["name"])]
