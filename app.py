@@ -16,7 +16,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, planner_view, views
+    from callbacks import auth, exports, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -27,9 +27,11 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
                     update_title=None)
     app.layout = layout.shell()
     auth.register(app, ctx)
-    layout.register(app, ctx)
+    layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)
     planner_view.register(app, ctx)
+    presentation.register(app, ctx)
+    exports.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
     return app
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dash import Input, Output, dcc, html
 
-from callbacks import ids
+from callbacks import exports, ids
 from data.catalogue import service_types
 from data.schema import ATTRIBUTION
 from layers.overview import ALL_LAYERS
@@ -52,6 +52,7 @@ def page(ctx, lang: str):
                 dcc.Dropdown(id=ids.PLAN, clearable=False, value=plan_id, style={"width": "260px"},
                              options=[{"label": f"{n} ({s})", "value": i}
                                       for i, n, s in zip(plans["id"], plans["name"], plans["status"])]),
+                exports.menu(lang, user),
                 html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
                        id="lang-switch"),
                 html.Span(t("anonymous", lang) if user.anonymous else f"{user.display_name or user.username} · "

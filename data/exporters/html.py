@@ -62,8 +62,10 @@ def _geojson(gdf: gpd.GeoDataFrame, props: list[str]) -> dict:
 
 
 def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = False, lang: str = "zh",
-              tiles: str | None = None, title: str | None = None) -> folium.Map:
-    """The folium Map (CDN-based as folium makes it; export_html makes it offline)."""
+              tiles: str | None = None, title: str | None = None, bounds=None) -> folium.Map:
+    """The folium Map (CDN-based as folium makes it; export_html makes it offline). bounds:
+    (minlon, minlat, maxlon, maxlat) to open on (e.g. the dashboard's current view); default:
+    the whole project."""
     plan_id = resolve_plan(bundle, plan_id)
     names = LAYER_NAMES[lang]
     lay = plan_layers(bundle, plan_id)
@@ -71,6 +73,8 @@ def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = Fals
     lay["level2"] = mask_grids(lay["level2"], allow_personal)
     extent = gpd.GeoSeries(list(bundle.buildings.geometry.values) + list(bundle.communities.geometry.values),
                            crs=4326).total_bounds if len(bundle.buildings) or len(bundle.communities) else None
+    if bounds is not None:
+        extent = check_bounds(bounds)
     m = folium.Map(location=[39.9, 116.4] if extent is None else [(extent[1] + extent[3]) / 2, (extent[0] + extent[2]) / 2],
                    zoom_start=15, tiles=tiles, control_scale=True, prefer_canvas=False,
                    attribution_control=False)
@@ -154,6 +158,17 @@ def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = Fals
     return m
 
 
+def check_bounds(bounds) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) as floats; ValueError unless a real lon/lat box."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise ValueError("bounds must be four numbers: minlon,minlat,maxlon,maxlat") from None
+    if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+        raise ValueError(f"bounds {x0},{y0},{x1},{y1} is not a lon/lat box (minlon<maxlon, minlat<maxlat)")
+    return x0, y0, x1, y1
+
+
 def render_offline(m: folium.Map) -> str:
     """The map's HTML with every CDN asset removed and Leaflet inlined."""
     html = m.get_root().render()
@@ -162,9 +177,10 @@ def render_offline(m: folium.Map) -> str:
 
 
 def export_html(bundle, path, plan_id: str | None = None, *, allow_personal: bool = False, lang: str = "zh",
-                tiles: str | None = None, title: str | None = None) -> Path:
-    """Write the standalone HTML map (atomically). With tiles=None it needs no network at all."""
-    m = build_map(bundle, plan_id, allow_personal=allow_personal, lang=lang, tiles=tiles, title=title)
+                tiles: str | None = None, title: str | None = None, bounds=None) -> Path:
+    """Write the standalone HTML map (atomically). With tiles=None it needs no network at all.
+    bounds: (minlon, minlat, maxlon, maxlat) the map opens on (default: the whole project)."""
+    m = build_map(bundle, plan_id, allow_personal=allow_personal, lang=lang, tiles=tiles, title=title, bounds=bounds)
     text = render_offline(m)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

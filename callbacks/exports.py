@@ -1,0 +1,226 @@
+"""Export routes of the dashboard (same exporters and the same rules as `minsheng export`) and the
+small "导出 / Export" header menu.
+
+    /export/map.html      offline folium map (data.exporters.html.export_html)
+    /export/map.png|pdf   the same map rendered by headless Chromium (data.exporters.image)
+    /export/grids.xlsx    per-grid tables (data.exporters.excel.export_excel)
+    /export/project.gpkg  GIS layers (data.exporters.gis.export_gis)
+    /export/project.geojson  one map layer as GeoJSON (?layer=grids by default; communities,
+                          grids, buildings or service_points)
+
+Query: ?plan=ID (default: the adopted plan), lang=zh|en, personal=1, and for the map formats
+bbox=minlon,minlat,maxlon,maxlat (the dashboard's current view; default: the whole project).
+Personal data only for a role allowed to see every grid's (admin); otherwise personal=1 is
+refused with 403 (a grid worker's own-grid ledger has its own route in callbacks/auth.py).
+Personal exports and refusals go to the audit log (ids and formats, never the data). No
+Chromium -> 503 with a readable message. Files are streamed as attachments named
+民生地图-<plan>-<date>.<ext> (RFC 5987 filename*, with an ASCII fallback)."""
+from __future__ import annotations
+
+import html as _html
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+import flask
+from dash import ALL, Input, Output, State, html
+
+from callbacks import ids
+from callbacks.auth import current_user
+from minsheng.i18n import t
+
+MIMETYPES = {
+    "html": "text/html; charset=utf-8",
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
+}
+GEOJSON_LAYERS = ("grids", "communities", "buildings", "service_points")
+EXPORT_LINK = "export-link"
+MENU_ITEMS = (("html", "/export/map.html"), ("png", "/export/map.png"), ("pdf", "/export/map.pdf"),
+              ("xlsx", "/export/grids.xlsx"), ("gpkg", "/export/project.gpkg"),
+              ("geojson", "/export/project.geojson"))
+PERSONAL_ITEMS = ("xlsx", "gpkg")   # offered with personal data to roles that may export it
+CHUNK = 1 << 16
+
+
+def download_name(lang: str, plan_id: str, ext: str, part: str = "", today: date | None = None) -> str:
+    """民生地图-P1-2026-11-23.xlsx (Minsheng-Map-... in English)."""
+    stem = "民生地图" if lang == "zh" else "Minsheng-Map"
+    bits = [stem, str(plan_id or "plan"), *([part] if part else []), (today or date.today()).isoformat()]
+    return "-".join(bits) + f".{ext}"
+
+
+def content_disposition(name: str) -> str:
+    """attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded> (RFC 6266/5987)."""
+    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "").lstrip("-") or "export"
+    if not name.isascii():
+        ascii_name = "minsheng-map-" + ascii_name
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def parse_bbox(raw: str | None):
+    """'minlon,minlat,maxlon,maxlat' -> tuple, None when absent; ValueError when malformed."""
+    if not raw:
+        return None
+    from data.exporters.html import check_bounds
+    return check_bounds(raw.split(","))
+
+
+def _message(status: int, text: str, lang: str):
+    page = (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+            f'<title>{_html.escape(t("title", lang))}</title></head><body style="font:18px sans-serif;margin:40px">'
+            f'<h1>{_html.escape(t("title", lang))}</h1><p id="export-error">{_html.escape(text)}</p>'
+            f'<p><a href="/?lang={lang}">{_html.escape(t("present_exit", lang))}</a></p></body></html>')
+    return flask.Response(page, status=status, mimetype="text/html")
+
+
+def _stream(path: Path, tmpdir: str, fmt: str, name: str) -> flask.Response:
+    """Stream the written file in chunks; the temporary directory is gone before the first byte."""
+    f = open(path, "rb")
+    size = os.fstat(f.fileno()).st_size
+    shutil.rmtree(tmpdir, ignore_errors=True)   # the open file stays readable (POSIX)
+
+    def chunks():
+        with f:
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    break
+                yield block
+    return flask.Response(chunks(), mimetype=MIMETYPES[fmt], direct_passthrough=True,
+                          headers={"Content-Disposition": content_disposition(name), "Content-Length": str(size),
+                                   "Cache-Control": "no-store"})
+
+
+def write_export(bundle, settings, out: Path, fmt: str, plan_id: str, *, lang: str, personal: bool, bbox=None,
+                 layer: str = "grids", width: int = 1600, height: int = 1000) -> Path:
+    """Run the exporter of `fmt` into `out` (the CLI's calls, with the dashboard's settings)."""
+    if fmt == "html":
+        from data.exporters.html import export_html
+        return export_html(bundle, out, plan_id, allow_personal=personal, lang=lang, bounds=bbox)
+    if fmt in ("png", "pdf"):
+        from data.exporters.image import export_image
+        return export_image(bundle, out, plan_id, fmt=fmt, allow_personal=personal, lang=lang, bounds=bbox,
+                            width=width, height=height)
+    if fmt == "xlsx":
+        from data.exporters.excel import export_excel
+        return export_excel(bundle, out, plan_id, allow_personal=personal, lang=lang, bands=settings)
+    from data.exporters.gis import DEFAULT_LAYERS, export_gis
+    layers = DEFAULT_LAYERS if fmt == "gpkg" else (layer,)
+    return export_gis(bundle, out, layers, plan_id, fmt=fmt, allow_personal=personal)[0]
+
+
+def _int_arg(args, key: str, default: int, lo: int = 400, hi: int = 4000) -> int:
+    try:
+        return min(max(int(args.get(key, default)), lo), hi)
+    except (TypeError, ValueError):
+        return default
+
+
+def register(app, ctx):
+    server = app.server
+
+    def export(fmt: str, part: str = ""):
+        from data.bundle import DataError
+        from data.exporters import record_export
+        from data.exporters.image import ChromiumMissing
+        args = flask.request.args
+        lang = args.get("lang", ctx.settings.language)
+        lang = lang if lang in ("zh", "en") else "zh"
+        personal = args.get("personal", "") in ("1", "true", "yes")
+        user = current_user(ctx)
+        b = ctx.bundle()
+        plan_id = args.get("plan") or b.adopted_plan_id()
+        if plan_id not in set(b.plans["id"].astype(str)):
+            return _message(404, f"{t('plan', lang)} {plan_id!s}: ?", lang)
+        who = user.username or "anonymous"
+        if personal and not user.can("all_personal"):
+            ctx.store.append_audit(who, "export_refused", f"plan:{plan_id}", f"{fmt} personal=1")
+            return _message(403, t("export_forbidden", lang), lang)
+        layer = args.get("layer", "grids") if fmt == "geojson" else ""
+        if fmt == "geojson" and layer not in GEOJSON_LAYERS:
+            return _message(400, f"layer: {', '.join(GEOJSON_LAYERS)}", lang)
+        try:
+            bbox = parse_bbox(args.get("bbox")) if fmt in ("html", "png", "pdf") else None
+        except ValueError as e:
+            return _message(400, f"bbox: {e}", lang)
+        name = download_name(lang, plan_id, fmt, part=layer if fmt == "geojson" else "")
+        tmpdir = tempfile.mkdtemp(prefix="minsheng-export-")
+        try:
+            out = write_export(b, ctx.settings, Path(tmpdir) / f"export.{fmt}", fmt, plan_id, lang=lang,
+                               personal=personal, bbox=bbox, layer=layer,
+                               width=_int_arg(args, "width", 1600), height=_int_arg(args, "height", 1000))
+        except ChromiumMissing:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            return _message(503, t("export_no_chromium", lang), lang)
+        except (DataError, ValueError) as e:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            return _message(400, str(e), lang)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        if personal:
+            record_export(ctx.store, fmt=fmt, out=name, user=who, allow_personal=True, plan_id=plan_id)
+            ctx.reload()  # the admin view shows the new audit row
+        return _stream(Path(out), tmpdir, fmt, name)
+
+    @server.route("/export/map.<fmt>")
+    def export_map(fmt):
+        if fmt not in ("html", "png", "pdf"):
+            flask.abort(404)
+        return export(fmt)
+
+    @server.route("/export/grids.xlsx")
+    def export_grids():
+        return export("xlsx")
+
+    @server.route("/export/project.<fmt>")
+    def export_project(fmt):
+        if fmt not in ("gpkg", "geojson"):
+            flask.abort(404)
+        return export(fmt)
+
+    # the menu's links follow the plan chosen in the header and, for maps, the current view
+    app.clientside_callback(
+        """function(plan, relayout, hrefs) {
+            var box = null, d = relayout && relayout['map._derived'];
+            if (d && d.coordinates && d.coordinates.length === 4) {
+                var xs = d.coordinates.map(function (c) { return c[0]; });
+                var ys = d.coordinates.map(function (c) { return c[1]; });
+                box = [Math.min.apply(null, xs), Math.min.apply(null, ys), Math.max.apply(null, xs),
+                       Math.max.apply(null, ys)].map(function (v) { return v.toFixed(6); }).join(',');
+            }
+            return (hrefs || []).map(function (h) {
+                var u = new URL(h, window.location.origin);
+                if (plan) { u.searchParams.set('plan', plan); }
+                if (box && u.pathname.indexOf('/export/map.') === 0) { u.searchParams.set('bbox', box); }
+                return u.pathname + u.search;
+            });
+        }""",
+        Output({"type": EXPORT_LINK, "key": ALL}, "href"), Input(ids.PLAN, "value"), Input(ids.MAP, "relayoutData"),
+        State({"type": EXPORT_LINK, "key": ALL}, "href"))
+
+
+def menu(lang: str, user) -> html.Details:
+    """The header's "导出 / Export" menu: map (HTML/PNG/PDF), Excel, GIS, and presentation mode.
+    Personal-data variants only for roles allowed to export them (checked again on the server)."""
+    links = [html.A(t(f"export_{fmt}", lang), href=f"{path}?lang={lang}", id={"type": EXPORT_LINK, "key": fmt},
+                    className="export-item", target="_blank" if fmt == "html" else None)
+             for fmt, path in MENU_ITEMS]
+    if user is not None and user.can("all_personal"):
+        links += [html.A(t(f"export_{fmt}", lang) + t("export_personal", lang),
+                         href=f"{path}?lang={lang}&personal=1", id={"type": EXPORT_LINK, "key": f"{fmt}-personal"},
+                         className="export-item personal")
+                  for fmt, path in MENU_ITEMS if fmt in PERSONAL_ITEMS]
+    links.append(html.A(t("present", lang), href=f"/present?lang={lang}", id="present-link",
+                        className="export-item present-item"))
+    return html.Details(id="export-menu", className="export-menu", children=[
+        html.Summary(t("export", lang) + (" / Export" if lang == "zh" else "")),
+        html.Div(links, className="export-list"),
+    ])

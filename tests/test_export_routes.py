@@ -1,0 +1,217 @@
+"""Dashboard export routes: every format, download names, the current-view bbox, personal data
+only for admins (403 otherwise, audited), Chromium missing -> 503, and the header menu."""
+import io
+import json
+import shutil
+from urllib.parse import unquote
+
+import pytest
+
+from app import create_app
+from callbacks import exports
+from data.gpkg_store import GpkgStore
+from data.schema import ATTRIBUTION
+from minsheng.auth import User
+from minsheng.cli import main
+from minsheng.settings import Settings, sample_path
+
+PASSWORD = "correct horse 9"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    path = tmp_path_factory.mktemp("exports") / "p.gpkg"
+    shutil.copyfile(sample_path(), path)
+    b = GpkgStore(path).load()
+    g2 = b.plan_grids(b.adopted_plan_id())
+    own = g2.loc[g2["level"] == 2, "id"].iloc[0]
+    mp = pytest.MonkeyPatch()
+    for user, role, grid in (("admin", "admin", None), ("plan", "planner", None), ("worker", "grid_worker", own),
+                             ("view", "viewer", None)):
+        mp.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+        argv = ["users", "add", "--data", str(path), "--username", user, "--role", role, "--password-stdin"]
+        assert main(argv + (["--grid", grid] if grid else [])) == 0
+    mp.undo()
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(project):
+    return create_app(Settings(data=str(project), secret_key="test-secret-key-0123456789"))
+
+
+@pytest.fixture(scope="module")
+def bundle(app):
+    return app.server.config["MINSHENG_CONTEXT"].bundle()
+
+
+def client_for(app, user=None):
+    c = app.server.test_client()
+    if user:
+        assert c.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
+    return c
+
+
+def audit(project):
+    return GpkgStore(project).load().audit_log
+
+
+def test_download_name_and_disposition():
+    from datetime import date
+    name = exports.download_name("zh", "P1", "xlsx", today=date(2026, 11, 23))
+    assert name == "民生地图-P1-2026-11-23.xlsx"
+    cd = exports.content_disposition(name)
+    assert cd.startswith("attachment; ") and 'filename="minsheng-map-P1-2026-11-23.xlsx"' in cd
+    assert unquote(cd.split("filename*=UTF-8''")[1]) == name
+    assert exports.download_name("en", "P2", "gpkg", today=date(2026, 1, 2)) == "Minsheng-Map-P2-2026-01-02.gpkg"
+
+
+def _filename(r) -> str:
+    return unquote(r.headers["Content-Disposition"].split("filename*=UTF-8''")[1])
+
+
+def test_html_offline_with_attribution(app, bundle):
+    r = app.server.test_client().get("/export/map.html")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    text = r.get_data(as_text=True)
+    assert ATTRIBUTION in text and "合成数据" in text and "L.map" in text
+    for host in ("cdn.jsdelivr", "cdnjs", "unpkg.com", "code.jquery", "bootstrapcdn", "netdna"):
+        assert host not in text, host
+    import re
+    assert not re.search(r'<script[^>]+src="https?://|<link[^>]+href="https?://', text)  # nothing fetched
+    name = _filename(r)
+    assert name.startswith(f"民生地图-{bundle.adopted_plan_id()}-") and name.endswith(".html")
+    en = app.server.test_client().get("/export/map.html?lang=en&bbox=116.345,39.999,116.350,40.003")
+    assert en.status_code == 200 and "Legend" in en.get_data(as_text=True)
+    assert "116.345" in en.get_data(as_text=True)  # opens on the requested view
+    assert _filename(en).startswith("Minsheng-Map-")
+
+
+def test_xlsx_one_row_per_grid(app, bundle):
+    import openpyxl
+    r = app.server.test_client().get("/export/grids.xlsx")
+    assert r.status_code == 200
+    assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert r.data[:2] == b"PK" and _filename(r).endswith(".xlsx")
+    wb = openpyxl.load_workbook(io.BytesIO(r.data), read_only=True)
+    g = bundle.plan_grids(bundle.adopted_plan_id())
+    assert wb["二级网格"].max_row - 1 == int((g["level"] == 2).sum())
+    assert wb["一级网格"].max_row - 1 == int((g["level"] == 1).sum())
+    en = openpyxl.load_workbook(io.BytesIO(app.server.test_client().get("/export/grids.xlsx?lang=en").data),
+                                read_only=True)
+    assert "Level-2 grids" in en.sheetnames
+
+
+def test_gpkg_and_geojson(app, bundle, tmp_path):
+    import pyogrio
+    r = app.server.test_client().get("/export/project.gpkg")
+    assert r.status_code == 200 and r.mimetype == "application/geopackage+sqlite3"
+    assert r.data[:16] == b"SQLite format 3\x00"
+    f = tmp_path / "x.gpkg"
+    f.write_bytes(r.data)
+    layers = {row[0] for row in pyogrio.list_layers(f)}
+    assert {"communities", "grids", "buildings", "service_points"} <= layers
+    grids = pyogrio.read_dataframe(f, layer="grids")
+    assert len(grids) == len(bundle.plan_grids(bundle.adopted_plan_id()))
+    assert set(grids["head_name"].dropna()).isdisjoint(set(bundle.grids["head_name"].dropna()))  # masked
+    r = app.server.test_client().get("/export/project.geojson")
+    assert r.status_code == 200 and r.mimetype == "application/geo+json"
+    fc = json.loads(r.data)
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(bundle.plan_grids(bundle.adopted_plan_id()))
+    assert "grids" in _filename(r)
+    r = app.server.test_client().get("/export/project.geojson?layer=buildings")
+    assert len(json.loads(r.data)["features"]) == len(bundle.buildings)
+    assert app.server.test_client().get("/export/project.geojson?layer=households").status_code == 400
+
+
+def test_png_and_pdf(app):
+    c = app.server.test_client()
+    r = c.get("/export/map.png?width=800&height=600&bbox=116.344,39.998,116.352,40.004")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert r.data[:8] == b"\x89PNG\r\n\x1a\n" and len(r.data) > 20_000
+    r = c.get("/export/map.pdf?width=800&height=600&lang=en")
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data[:5] == b"%PDF-"
+    assert len(r.data) > 10_000 and _filename(r).endswith(".pdf")
+
+
+def test_bad_requests(app):
+    c = app.server.test_client()
+    assert c.get("/export/map.html?plan=NOPE").status_code == 404
+    assert c.get("/export/map.html?bbox=1,2,3").status_code == 400
+    assert c.get("/export/map.png?bbox=120,50,110,40").status_code == 400
+    assert c.get("/export/map.svg").status_code == 404
+    assert c.get("/export/project.shp").status_code == 404
+
+
+def test_chromium_missing_is_503(app, monkeypatch):
+    from data.exporters import image
+
+    def missing(chromium=None):
+        raise image.ChromiumMissing("no chromium here")
+    monkeypatch.setattr(image, "find_chromium", missing)
+    r = app.server.test_client().get("/export/map.png")
+    assert r.status_code == 503
+    assert "Chromium" in r.get_data(as_text=True) and "HTML" in r.get_data(as_text=True)
+    r = app.server.test_client().get("/export/map.pdf?lang=en")
+    assert r.status_code == 503 and "not installed" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("user", [None, "view", "plan", "worker"])
+def test_personal_refused_unless_admin(app, project, user):
+    c = client_for(app, user)
+    before = len(audit(project))
+    for path in ("/export/grids.xlsx", "/export/project.gpkg", "/export/map.html", "/export/project.geojson"):
+        r = c.get(path + "?personal=1")
+        assert r.status_code == 403, (user, path)
+        assert "管理员" in r.get_data(as_text=True)
+    log = audit(project)
+    new = log.iloc[before:]
+    assert len(new) == 4 and set(new["action"]) == {"export_refused"}
+    assert set(new["user"]) == {user or "anonymous"}
+    assert c.get("/export/grids.xlsx").status_code == 200  # masked exports stay open
+
+
+def test_admin_personal_export_is_audited(app, project, bundle):
+    import openpyxl
+    c = client_for(app, "admin")
+    heads = set(bundle.plan_grids(bundle.adopted_plan_id())["head_name"].dropna())
+    masked = openpyxl.load_workbook(io.BytesIO(c.get("/export/grids.xlsx").data), read_only=True)
+    masked_text = " ".join(str(v) for row in masked["二级网格"].iter_rows(values_only=True) for v in row)
+    assert not any(h in masked_text for h in heads)
+    before = len(audit(project))
+    r = c.get("/export/grids.xlsx?personal=1")
+    assert r.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(r.data), read_only=True)
+    text = " ".join(str(v) for row in wb["二级网格"].iter_rows(values_only=True) for v in row)
+    assert any(h in text for h in heads)
+    log = audit(project)
+    row = log.iloc[before:]
+    assert len(row) == 1 and row["action"].iloc[0] == "export-personal" and row["user"].iloc[0] == "admin"
+    assert row["object"].iloc[0] == bundle.adopted_plan_id() and "xlsx" in row["detail"].iloc[0]
+    detail = " ".join(log["detail"].astype(str))
+    assert not any(h in detail for h in heads)  # the audit log never holds the exported data
+
+
+def test_login_required_guards_exports(project):
+    app = create_app(Settings(data=str(project), require_login=True, secret_key="k" * 32))
+    assert app.server.test_client().get("/export/grids.xlsx").status_code == 401
+    assert client_for(app, "view").get("/export/grids.xlsx").status_code == 200
+
+
+def test_menu_links(app):
+    def hrefs(c):
+        kids = getattr(c, "children", None)
+        kids = kids if isinstance(kids, list) else [kids] if kids is not None and not isinstance(kids, str) else []
+        return ([c.href] if getattr(c, "href", None) else []) + [h for k in kids for h in hrefs(k)]
+    viewer = hrefs(exports.menu("zh", User("v", "viewer")))
+    assert "/present?lang=zh" in viewer
+    for path in ("/export/map.html", "/export/map.png", "/export/map.pdf", "/export/grids.xlsx",
+                 "/export/project.gpkg", "/export/project.geojson"):
+        assert any(h.startswith(path) for h in viewer), path
+    assert not any("personal=1" in h for h in viewer)
+    admin = hrefs(exports.menu("en", User("a", "admin")))
+    assert any("personal=1" in h for h in admin) and "/present?lang=en" in admin
+    c = app.server.test_client()
+    for h in viewer:
+        if "/export/map.p" not in h:  # the Chromium renders are covered above
+            assert c.get(h).status_code == 200, h
