@@ -13,6 +13,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 import pandas as pd
+import plotly.graph_objects as go
 from dash import Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 
 from callbacks import circle_view, coverage_view, ids, overview
@@ -96,6 +97,12 @@ def _figure_strip(items) -> html.Div:
         for item in items])
 
 
+def figure(ctx, params) -> go.Figure:
+    """The dashboard's map of a view (a plain dict there) as a Figure to restyle for projection."""
+    from callbacks.views import figure as view_figure
+    return go.Figure(view_figure(ctx, params))
+
+
 def _style(fig, bounds):
     """Projector styling of a dashboard map figure: big legend, extent fitted to the slide."""
     fig.update_layout(
@@ -122,7 +129,6 @@ def _pct(x) -> str:
 # slides: each returns (title, figure-strip items, plotly figure, overlay component or None)
 
 def slide_overview(ctx, lang):
-    from callbacks.views import figure
     b = ctx.bundle()
     plan = b.adopted_plan_id()
     g = b.plan_grids(plan)
@@ -135,7 +141,6 @@ def slide_overview(ctx, lang):
 
 
 def slide_coverage(ctx, lang):
-    from callbacks.views import figure
     b = ctx.bundle()
     plan = b.adopted_plan_id()
     a = coverage_view.audit(ctx, plan)
@@ -158,7 +163,6 @@ def _circle_types(b) -> list[str]:
 
 
 def slide_circle(ctx, lang):
-    from callbacks.views import figure
     b = ctx.bundle()
     plan = b.adopted_plan_id()
     minutes, speed = ctx.settings.circle_minutes, ctx.settings.walk_speed_m_min
@@ -212,7 +216,6 @@ def _plan_name(b, pid) -> str:
 
 
 def slide_plan(ctx, lang):
-    from callbacks.views import figure
     b = ctx.bundle()
     pair = plans_to_compare(b)
     bounds = b.buildings.total_bounds

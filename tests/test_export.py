@@ -131,7 +131,7 @@ def test_record_export_only_for_personal(store, tmp_path):
     assert store.version() == before
     record_export(store, fmt="xlsx", out=tmp_path / "a.xlsx", user="admin", allow_personal=True, plan_id="p1")
     log = store.load().audit_log
-    assert log["action"].tolist() == ["export-personal"] and log["user"].tolist() == ["admin"]
+    assert log["action"].tolist() == ["export_personal"] and log["user"].tolist() == ["admin"]
 
 
 def test_missing_chromium_is_a_clear_error(bundle, tmp_path, monkeypatch):
@@ -160,7 +160,7 @@ def test_cli_export_formats(store, tmp_path, capsys):
     assert main(["export", "--data", d, "--format", "geojson", "--layers", "grids", "--out", str(tmp_path / "g.json")]) == 0
     before = store.version()
     assert main(["export", "--data", d, "--out", str(tmp_path / "p.xlsx"), "--allow-personal", "--user", "lead"]) == 0
-    assert store.version() != before and store.load().audit_log["action"].tolist() == ["export-personal"]
+    assert store.version() != before and store.load().audit_log["action"].tolist() == ["export_personal"]
     assert main(["export", "--data", d, "--plan", "zzz", "--out", str(tmp_path / "z.xlsx")]) == 2
     assert "no plan 'zzz'" in capsys.readouterr().err
 

@@ -186,7 +186,7 @@ def test_admin_personal_export_is_audited(app, project, bundle):
     assert any(h in text for h in heads)
     log = audit(project)
     row = log.iloc[before:]
-    assert len(row) == 1 and row["action"].iloc[0] == "export-personal" and row["user"].iloc[0] == "admin"
+    assert len(row) == 1 and row["action"].iloc[0] == "export_personal" and row["user"].iloc[0] == "admin"
     assert row["object"].iloc[0] == bundle.adopted_plan_id() and "xlsx" in row["detail"].iloc[0]
     detail = " ".join(log["detail"].astype(str))
     assert not any(h in detail for h in heads)  # the audit log never holds the exported data

@@ -19,7 +19,7 @@ def record_export(store, *, fmt: str, out, user: str = "", allow_personal: bool 
         return None
     b = store.load()
     row = pd.DataFrame([{"ts": datetime.now(timezone.utc).isoformat(timespec="seconds"), "user": user,
-                         "action": "export-personal", "object": plan_id or "",
+                         "action": "export_personal", "object": plan_id or "",
                          "detail": f"{fmt} -> {Path(out).name}"}])
     return store.replace_layers({"audit_log": pd.concat([b.audit_log, row], ignore_index=True)},
                                 expected_version=b.version)
