@@ -56,3 +56,13 @@ def chrome(width=1500, height=900):
 def quit_chrome(drv):
     drv.quit()
     shutil.rmtree(drv._minsheng_profile, ignore_errors=True)
+
+
+def text_of(driver, css: str) -> str:
+    """Text of the first element matching css, "" while Dash re-renders it (stale or absent)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    try:
+        return driver.find_element(By.CSS_SELECTOR, css).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""

@@ -2,7 +2,7 @@
 import pytest
 
 from app import create_app
-from tests.browser import Served, chrome, quit_chrome
+from tests.browser import text_of, Served, chrome, quit_chrome
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def test_map_renders_and_grid_panel_opens(served, driver, tmp_path):
     driver.get(served.url)
     wait = WebDriverWait(driver, 60)
     canvas = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map canvas.maplibregl-canvas")))
-    wait.until(lambda d: "社区" in d.find_element(By.CSS_SELECTOR, "#map .legend").text)
+    wait.until(lambda d: "社区" in text_of(d, "#map .legend"))
     legend = driver.find_element(By.CSS_SELECTOR, "#map .legend").text
     for name in ("一级网格", "二级网格", "卫生服务站"):
         assert name in legend
@@ -45,4 +45,4 @@ def test_map_renders_and_grid_panel_opens(served, driver, tmp_path):
     driver.save_screenshot(str(tmp_path / "dashboard.png"))
     # English switch
     driver.find_element(By.ID, "lang-switch").click()
-    wait.until(lambda d: "Level-1 grids" in d.find_element(By.CSS_SELECTOR, "#map .legend").text)
+    wait.until(lambda d: "Level-1 grids" in text_of(d, "#map .legend"))

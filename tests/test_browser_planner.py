@@ -11,7 +11,7 @@ from app import create_app
 from data.gpkg_store import GpkgStore
 from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
-from tests.browser import Served, chrome, quit_chrome
+from tests.browser import text_of, Served, chrome, quit_chrome
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse 9"
@@ -48,7 +48,7 @@ def test_planner_assigns_buildings_in_the_browser(served, tmp_path):
         assert "规划员" in d.find_element(By.ID, "user-badge").text
         d.find_element(By.XPATH, "//*[contains(@class,'tab') and normalize-space()='网格规划']").click()
         wait.until(EC.visibility_of_element_located((By.ID, "btn-copy-draft"))).click()
-        wait.until(lambda x: "草案" in x.find_element(By.ID, "planner-plan").text)
+        wait.until(lambda x: "草案" in text_of(x, "#planner-plan"))
         # pick the two first buildings of the biggest grid through the app's own click handling
         b = GpkgStore(path).load()
         plan_id = b.plans["id"].iloc[-1]
@@ -66,12 +66,12 @@ def test_planner_assigns_buildings_in_the_browser(served, tmp_path):
                 "gd.emit('plotly_click', {points: [{curveNumber: 1, pointNumber: arguments[0],"
                 " location: arguments[1]}]});", order.index(bid), bid)
             time.sleep(0.4)
-        wait.until(lambda x: "已选楼栋: 2" in x.find_element(By.ID, "planner-counts").text)
+        wait.until(lambda x: "已选楼栋: 2" in text_of(x, "#planner-counts"))
         d.find_element(By.ID, "planner-target").click()  # Dash 4 dropdown: open, search, pick
         search = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "input.dash-dropdown-search")))
         search.send_keys(target)
         search.send_keys(Keys.ENTER)
-        wait.until(lambda x: target in x.find_element(By.ID, "planner-target").text)
+        wait.until(lambda x: target in text_of(x, "#planner-target"))
         d.find_element(By.ID, "btn-assign").click()
         wait.until(EC.presence_of_element_located((By.ID, "live-figures")))
         live = d.find_element(By.ID, "live-figures").text
@@ -81,7 +81,7 @@ def test_planner_assigns_buildings_in_the_browser(served, tmp_path):
         if shots:
             d.save_screenshot(os.path.join(shots, "planner.png"))
         d.find_element(By.ID, "btn-save").click()
-        wait.until(lambda x: "已保存" in x.find_element(By.ID, "planner-message").text)
+        wait.until(lambda x: "已保存" in text_of(x, "#planner-message"))
         saved = GpkgStore(path).load().plan_assignments(plan_id).set_index("building_id")["grid_id"]
         assert all(saved[m] == target for m in moving)
     finally:

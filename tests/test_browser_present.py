@@ -3,7 +3,7 @@ sends) changes slides, the counter and ?slide=N follow."""
 import pytest
 
 from app import create_app
-from tests.browser import Served, chrome, quit_chrome
+from tests.browser import text_of, Served, chrome, quit_chrome
 
 pytestmark = pytest.mark.browser
 
@@ -38,26 +38,26 @@ def test_present_keyboard_navigation(served, driver, tmp_path):
     assert float(title.value_of_css_property("font-size").rstrip("px")) >= 36
     assert driver.find_element(By.ID, "present-counter").text == "1 / 4"
     assert "OpenStreetMap contributors" in driver.find_element(By.ID, "present-attribution").text
-    wait.until(lambda d: "社区" in d.find_element(By.CSS_SELECTOR, "#present-map .legend").text)
+    wait.until(lambda d: "社区" in text_of(d, "#present-map .legend"))
     assert not driver.find_elements(By.ID, "map")  # no dashboard map / side panels here
 
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ARROW_RIGHT)
-    wait.until(lambda d: d.find_element(By.ID, "present-counter").text == "2 / 4")
-    wait.until(lambda d: d.find_element(By.ID, "present-title").text not in ("", first))
+    wait.until(lambda d: text_of(d, "#present-counter") == "2 / 4")
+    wait.until(lambda d: text_of(d, "#present-title") not in ("", first))
     assert "覆盖" in driver.find_element(By.ID, "present-title").text
     assert "slide=2" in driver.current_url
     body.send_keys(Keys.PAGE_DOWN)
-    wait.until(lambda d: d.find_element(By.ID, "present-counter").text == "3 / 4")
+    wait.until(lambda d: text_of(d, "#present-counter") == "3 / 4")
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#present-map canvas.maplibregl-canvas")))
     body.send_keys(Keys.PAGE_UP)
-    wait.until(lambda d: d.find_element(By.ID, "present-counter").text == "2 / 4")
+    wait.until(lambda d: text_of(d, "#present-counter") == "2 / 4")
     driver.save_screenshot(str(tmp_path / "present.png"))
 
     driver.get(served.url + "present?slide=4&lang=en")
-    wait.until(lambda d: d.find_element(By.ID, "present-counter").text == "4 / 4")
+    wait.until(lambda d: text_of(d, "#present-counter") == "4 / 4")
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ARROW_RIGHT)  # clamped at the last slide
     driver.find_element(By.ID, "present-prev").click()
-    wait.until(lambda d: d.find_element(By.ID, "present-counter").text == "3 / 4")
+    wait.until(lambda d: text_of(d, "#present-counter") == "3 / 4")
     assert "circle" in driver.find_element(By.ID, "present-title").text
