@@ -1,48 +1,41 @@
 """Overview: the layered livelihood map and the grid side panel."""
 from __future__ import annotations
 
+import pandas as pd
 from dash import html
 
 from data.catalogue import key_groups
-from geo.ledger import building_totals
+from data.privacy import mask_phone
+from geo.coverage import community_table, grid_table
+from geo.validate import plan_index
 from layers.overview import LAYER_ORDER, overview_traces
 from minsheng.i18n import t
 
 
-def mask_phone(p) -> str:
-    p = str(p or "")
-    return p[:3] + "****" + p[-4:] if len(p) >= 7 else ("—" if not p else "****")
-
-
-def totals(ctx):
+def households_per_building(ctx):
     b = ctx.bundle()
-    keys = tuple(g.key for g in key_groups())
-    return ctx.cached("building_totals", keys, lambda: building_totals(b.households, keys))
+    return ctx.cached("households_per_building", (), lambda: b.households.groupby("building_id").size())
 
 
 def grid_figures(ctx, plan_id: str):
-    """Per grid id (level 1 and 2) and community id: buildings, households, persons, key groups."""
+    """Per grid id (levels 1 and 2) and community id: buildings, households, persons, key groups
+    (geo/coverage tables: the same figures as the audit, the exports and the CLI)."""
     def compute():
         b = ctx.bundle()
-        bt = totals(ctx)
         grids = b.plan_grids(plan_id)
-        a = b.plan_assignments(plan_id)[["building_id", "grid_id"]]
-        per_b = a.merge(bt, left_on="building_id", right_index=True, how="left").fillna(0)
-        per_b["buildings"] = 1
-        cols = [c for c in per_b.columns if c not in ("building_id", "grid_id")]
-        g2 = per_b.groupby("grid_id")[cols].sum()
-        parent = grids.set_index("id")["parent_id"]
-        g1 = g2.groupby(g2.index.map(parent)).sum()
-        comm = g1.groupby(g1.index.map(parent)).sum()
-        import pandas as pd
-        return pd.concat([g2, g1, comm]).astype(int)
+        ix = plan_index(grids, b.communities, b.buildings, b.plan_assignments(plan_id))
+        keys = [g.key for g in key_groups()]
+        table = grid_table(grids, b.households, ix, bands=ctx.settings, tag_keys=keys)
+        comm = community_table(b.communities, table, ix, bands=ctx.settings)
+        cols = ["buildings", "households", "persons", *keys]
+        return pd.concat([table.set_index("id")[cols], comm.set_index("id")[cols]])
     return ctx.cached("grid_figures", (plan_id,), compute)
 
 
 def traces(ctx, p) -> list:
     """Traces of the checked layers, each layer built once per (dataset version, plan, language)."""
     b = ctx.bundle()
-    hh = totals(ctx)["households"]
+    hh = households_per_building(ctx)
     out = []
     for layer in LAYER_ORDER:
         if layer in p.layers:
@@ -121,7 +114,7 @@ def grid_panel(ctx, grids, grid_id, figs, lang):
             _row(t("level1" if level == 1 else "level2", lang), str(grid_id), cls=""),
             _row(t("code", lang), str(g["code"]), cls=""),
             _row(t("head", lang), str(g["head_name"] or t("missing", lang)), cls=""),
-            _row(t("phone", lang), mask_phone(g["head_phone"]), cls=""),
+            _row(t("phone", lang), mask_phone(g["head_phone"]) or "—", cls=""),
             _row(t("buildings", lang), int(f["buildings"]) if f is not None else 0),
             _row(t("households", lang), hh),
             _row(t("persons", lang), int(f["persons"]) if f is not None else 0),

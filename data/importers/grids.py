@@ -26,6 +26,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from data.importers.columns import match_columns
 from data.bundle import DataError
 from geo import crs as gcrs
 from geo.assign import MISFIT_COLUMNS, assign_by_footprint, fit_score, largest_overlap
@@ -264,19 +265,7 @@ def repair_geometries(gs: gpd.GeoSeries, *, file: str = "", rows: np.ndarray | N
 def detect_columns(columns, **given) -> dict[str, str | None]:
     """Map roles (id, code, name, level, parent, community, head, phone) to file columns:
     given names win (an unknown given name is a DataError), then COLUMN_ALIASES (case-insensitive)."""
-    cols = [c for c in columns if c != "geometry"]
-    lower = {str(c).strip().lower(): c for c in cols}
-    out: dict[str, str | None] = {}
-    for role, aliases in COLUMN_ALIASES.items():
-        want = given.get(role)
-        if want:
-            if want not in cols:
-                raise DataError(f"column {want!r} given for {role} is not in the file "
-                                f"(columns: {', '.join(map(str, cols))})", field=want)
-            out[role] = want
-            continue
-        out[role] = next((lower[a] for a in aliases if a in lower), None)
-    return out
+    return match_columns(columns, COLUMN_ALIASES, given, skip=("geometry",))
 
 
 def parse_levels(values: pd.Series, *, file: str = "", field_name: str = "level") -> np.ndarray:

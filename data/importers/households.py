@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.importers.columns import match_columns
 from data.bundle import DataError
 from data.catalogue import key_groups
 from data.importers.address import building_keys, normalise, normalise_compound, parse_addresses
@@ -131,19 +132,7 @@ def read_table(path, *, sheet=None, max_rows: int = MAX_ROWS, max_bytes: int = M
 
 
 def detect_columns(columns, **given) -> dict[str, str | None]:
-    cols = [c for c in columns if c != "_row"]
-    lower = {str(c).strip().lower(): c for c in cols}
-    out = {}
-    for role, aliases in COLUMN_ALIASES.items():
-        want = given.get(role)
-        if want:
-            if want not in cols:
-                raise DataError(f"column {want!r} given for {role} is not in the file "
-                                f"(columns: {', '.join(cols)})", field=want)
-            out[role] = want
-        else:
-            out[role] = next((lower[a] for a in aliases if a in lower), None)
-    return out
+    return match_columns(columns, COLUMN_ALIASES, given, skip=("_row",))
 
 
 # -- values ----------------------------------------------------------------------------------
