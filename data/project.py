@@ -57,7 +57,10 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
         geometry=b.geometry.values, crs=4326)
 
     say("deriving grid boundaries from buildings ...")
-    cells = building_cells(buildings, extract.extent)
+    # the area to share out: the extent plus every footprint that sticks out of it, so no building
+    # is cut by the edge of its community
+    area = shapely.union_all(np.concatenate([[extract.extent], buildings.geometry.values]))
+    cells = building_cells(buildings, area)
     g2, g1, gc = (dissolve_cells(cells, ids).rename_axis("id").reset_index() for ids in (l2_id, l1_id, comm_id))
 
     # communities named after their largest compound

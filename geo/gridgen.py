@@ -147,6 +147,13 @@ def generate_plan(buildings: gpd.GeoDataFrame, households: np.ndarray, edges: gp
     out.loc[order, "community"] = comm
     out.loc[order, "level1"] = l1
     out.loc[order, "level2"] = l2
+    # a footprint drawn inside another one (a mis-tagged building part) follows its container
+    geoms = buildings.geometry.values
+    inner, outer = shapely.STRtree(geoms).query(shapely.point_on_surface(geoms), predicate="within")
+    nested = (inner != outer) & (shapely.area(geoms[inner]) < shapely.area(geoms[outer]))
+    if nested.any():
+        cols = ["community", "level1", "level2"]
+        out.loc[inner[nested], cols] = out.loc[outer[nested], cols].to_numpy()
     return out
 
 

@@ -126,3 +126,38 @@ def test_import_cli_tiny_project_is_complete(tiny_osm, tmp_path):
     assert b.households["synthetic"].all() and len(b.households) > 0
     assert set(b.households["building_id"]) == {"Bw200"}  # only the residential building holds households
     assert b.meta_dict["attribution"].startswith("Map data © OpenStreetMap contributors")
+
+
+def test_edge_and_nested_buildings_are_never_split(tmp_path):
+    """A footprint crossing the extent's edge keeps all of its area in its grid; a footprint drawn
+    inside another one (a mis-tagged building part) lands in its container's grid."""
+    from data.gpkg_store import GpkgStore
+    from geo.coverage import audit_bundle
+    extra = textwrap.dedent("""\
+     <node id="60" lat="40.0016" lon="116.3024" version="1"/>
+     <node id="61" lat="40.0016" lon="116.3034" version="1"/>
+     <node id="62" lat="40.0019" lon="116.3034" version="1"/>
+     <node id="63" lat="40.0019" lon="116.3024" version="1"/>
+     <node id="70" lat="40.00035" lon="116.30035" version="1"/>
+     <node id="71" lat="40.00035" lon="116.30045" version="1"/>
+     <node id="72" lat="40.00045" lon="116.30045" version="1"/>
+     <node id="73" lat="40.00045" lon="116.30035" version="1"/>
+     <way id="400" version="1"><nd ref="60"/><nd ref="61"/><nd ref="62"/><nd ref="63"/><nd ref="60"/>
+       <tag k="building" v="residential"/><tag k="building:levels" v="3"/></way>
+     <way id="401" version="1"><nd ref="70"/><nd ref="71"/><nd ref="72"/><nd ref="73"/><nd ref="70"/>
+       <tag k="building" v="yes"/></way>
+    """)
+    from data.project import project_from_osm
+    from geo.gridgen import GridTargets
+    p = tmp_path / "edge.osm"
+    p.write_text(OSM.replace("</osm>", extra + "</osm>"), encoding="utf-8")
+    # tiny targets: every building its own level-2 grid, so a split would show
+    b = project_from_osm(read_osm(p), source_name="edge.osm", county_code="110108", street_code="012",
+                         object_code="1001", targets=GridTargets(community=40, level1=20, level2=1))
+    assert {"Bw400", "Bw401", "Bw200"} <= set(b.buildings["id"])
+    a = b.plan_assignments(b.adopted_plan_id()).set_index("building_id")["grid_id"]
+    assert a.nunique() >= 3
+    assert a["Bw401"] == a["Bw200"]  # the nested footprint follows its container
+    audit = audit_bundle(b)
+    kinds = {p.kind for p in audit.problems}
+    assert not kinds & {"split_building", "misplaced_building", "unassigned_building", "gap", "overlap"}, kinds
