@@ -468,18 +468,20 @@ def test_pg_dsn_password_is_not_shown():
 @pytest.mark.postgis
 def test_pg_aggregates_match_pandas(pg_store):
     from data.catalogue import key_groups
-    from geo.ledger import building_totals
+    from geo.coverage import grid_table
+    from geo.validate import plan_index
     store = pg_store
     b = make_bundle(sample_layers())
     store.write_all(b)
     keys = ("empty_nest_elderly", "party_member", "disabled", "veteran", "低保")
-    bt = building_totals(b.households, keys)
-    a = b.plan_assignments("p1")
-    per_grid = a.merge(bt, left_on="building_id", right_index=True, how="left").fillna(0)
+    grids = b.plan_grids("p1")
+    table = grid_table(grids, b.households, plan_index(grids, b.communities, b.buildings, b.plan_assignments("p1")),
+                       tag_keys=list(keys)).set_index("id")
     s = store.grid_summary("p1", "g1-2", keys)
-    want = per_grid[per_grid["grid_id"] == "g1-2"]
-    assert s["buildings"] == 2 and s["households"] == int(want["households"].sum()) == 2
-    assert s["persons"] == int(want["persons"].sum()) == 7
+    want = table.loc["g1-2"]
+    assert s["buildings"] == 2 and s["households"] == int(want["households"]) == 2
+    assert s["persons"] == int(want["persons"]) == 7
+    assert all(s[k] == int(want[k]) for k in keys)
     assert s["disabled"] == 1 and s["veteran"] == 1 and s["低保"] == 1 and s["party_member"] == 0
     cov = store.households_per_grid("p1")
     assert cov.to_dict("index") == {"g1-1": {"buildings": 1, "households": 2, "persons": 3},
