@@ -166,7 +166,7 @@ def register(app, ctx):
 
     from callbacks import ids
     from callbacks.auth import current_user
-    from data.plans import adopt_plan, copy_plan_to_draft, save_plan
+    from data.plans import adopt_plan, archive_plan, copy_plan_to_draft, save_plan
     from data.store import ConflictError
     from geo.plan import PlanEditError
 
@@ -195,10 +195,10 @@ def register(app, ctx):
                   Output(ids.PLANNER_SELECTION, "data", allow_duplicate=True),
                   Input(ids.BTN_ASSIGN, "n_clicks"), Input(ids.BTN_UNDO, "n_clicks"), Input(ids.BTN_REDO, "n_clicks"),
                   Input(ids.BTN_SAVE, "n_clicks"), Input(ids.BTN_ADOPT, "n_clicks"), Input(ids.BTN_COPY, "n_clicks"),
-                  State(ids.PLANNER_STATE, "data"), State(ids.PLANNER_SELECTION, "data"),
+                  Input(ids.BTN_ARCHIVE, "n_clicks"), State(ids.PLANNER_STATE, "data"), State(ids.PLANNER_SELECTION, "data"),
                   State(ids.PLANNER_TARGET, "value"), State(ids.PLAN, "value"), State(ids.LANG, "data"),
                   prevent_initial_call=True)
-    def act(_a, _u, _r, _s, _ad, _c, state, selection, target, plan_id, lang):
+    def act(_a, _u, _r, _s, _ad, _c, _ar, state, selection, target, plan_id, lang):
         trig = dash_ctx.triggered_id
         user = current_user(ctx)
         lang = lang or "zh"
@@ -231,6 +231,12 @@ def register(app, ctx):
                 ctx.reload()
                 return (fresh_state(ctx, plan_id), t("adopted_msg", lang).format(p=plan_id), plan_options(ctx, lang),
                         plan_id, [])
+            if trig == ids.BTN_ARCHIVE:
+                archive_plan(ctx.store, plan_id, user.username)
+                ctx.reload()
+                adopted = ctx.bundle().adopted_plan_id()
+                return (fresh_state(ctx, adopted), t("archived_msg", lang).format(p=plan_id), plan_options(ctx, lang),
+                        adopted, [])
             if trig == ids.BTN_COPY:
                 name = f"{ctx.bundle().plans.set_index('id')['name'].get(plan_id, plan_id)} · {t('status_draft', lang)}"
                 new_id = copy_plan_to_draft(ctx.store, plan_id, name, user.username)

@@ -84,6 +84,8 @@ _TEXT = {
     "undo": ("撤销", "Undo"), "redo": ("重做", "Redo"),
     "save": ("保存草案", "Save draft"), "adopt": ("采用此方案", "Adopt this plan"),
     "copy_draft": ("复制为草案", "Copy to draft"),
+    "archive": ("归档草案", "Archive draft"),
+    "archived_msg": ("已归档方案 {p}", "Plan {p} archived"),
     "compare_plan": ("对比方案", "Compare with"),
     "saved": ("已保存，版本 {v}", "Saved, version {v}"),
     "adopted_msg": ("已采用方案 {p}", "Plan {p} adopted"),

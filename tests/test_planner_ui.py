@@ -15,7 +15,7 @@ from tests.dash_client import call
 from tests.test_app import params
 
 PASSWORD = "correct horse 9"
-BUTTONS = [ids.BTN_ASSIGN, ids.BTN_UNDO, ids.BTN_REDO, ids.BTN_SAVE, ids.BTN_ADOPT, ids.BTN_COPY]
+BUTTONS = [ids.BTN_ASSIGN, ids.BTN_UNDO, ids.BTN_REDO, ids.BTN_SAVE, ids.BTN_ADOPT, ids.BTN_COPY, ids.BTN_ARCHIVE]
 
 
 @pytest.fixture
@@ -152,3 +152,17 @@ def test_invalid_edit_is_reported_and_not_recorded(setup):
     other = next(x for x in g2.loc[(g2["level"] == 2) & (g2["parent_id"] == parent), "id"] if x != g)
     res = act(app, c, ids.BTN_ASSIGN, state, list(a.loc[a["grid_id"] == g, "building_id"]), other, draft)
     assert ids.PLANNER_STATE not in res and "merge" in str(res[ids.PLANNER_MSG]["children"])
+
+
+def test_archive_a_draft(setup):
+    app, path = setup
+    c = client_for(app, "plan")
+    res = act(app, c, ids.BTN_COPY, None, [], None, "P1")
+    draft = res[ids.PLAN]["value"]
+    res = act(app, c, ids.BTN_ARCHIVE, res[ids.PLANNER_STATE]["data"], [], None, draft)
+    assert draft in str(res[ids.PLANNER_MSG]["children"]) and res[ids.PLAN]["value"] == "P1"
+    status = GpkgStore(path).load().plans.set_index("id")["status"]
+    assert status[draft] == "archived" and status["P1"] == "adopted"
+    res = act(app, c, ids.BTN_ARCHIVE, res[ids.PLANNER_STATE]["data"], [], None, "P1")  # the adopted plan: refused
+    assert "adopt another" in str(res[ids.PLANNER_MSG]["children"])
+    assert GpkgStore(path).load().plans.set_index("id")["status"]["P1"] == "adopted"
