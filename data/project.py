@@ -17,7 +17,8 @@ from data.catalogue import key_groups
 from data.schema import ATTRIBUTION, SYNTHETIC_NOTICE_EN, SYNTHETIC_NOTICE_ZH
 from geo.buildings import household_capacity
 from geo.codes import compose
-from geo.gridgen import GridTargets, generate_plan, renumber_reading_order
+from geo.gridgen import (GridTargets, cell_adjacency, generate_plan, make_contiguous, nested_footprints,
+                         renumber_reading_order)
 from geo.synth import generate_households
 from geo.tessellate import building_cells, dissolve_cells
 
@@ -34,7 +35,12 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
     cap = household_capacity(b)
     say("generating communities and grids ...")
     expected = cap * 0.93 if synthetic_households else cap
-    labels = renumber_reading_order(generate_plan(b, expected, extract.walk_edges, extract.extent, targets), b)
+    labels = generate_plan(b, expected, extract.walk_edges, extract.extent, targets)
+    # the area to share out: the extent plus every footprint that sticks out of it, so no building
+    # is cut by the edge of its community; grids are unions of their buildings' cells
+    area = shapely.union_all(np.concatenate([[extract.extent], b.geometry.values]))
+    cells = building_cells(b, area)
+    labels = renumber_reading_order(make_contiguous(labels, cell_adjacency(cells.values), expected), b)
     comm, l1, l2 = (labels[c].to_numpy() for c in ("community", "level1", "level2"))
     comm_id = np.char.add("C", np.char.zfill(comm.astype(str), 3))
     l1_id = np.char.add(np.char.add(comm_id, "-"), np.char.zfill(l1.astype(str), 2))
@@ -56,11 +62,11 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
         "floors_estimated": b["floors_estimated"], "kind": b["kind"], "osm_id": b["osm_id"]},
         geometry=b.geometry.values, crs=4326)
 
+    households = generate_households(buildings, cap, key_groups(), seed=seed) if synthetic_households else None
+    say("balancing grids (fewest moves, contiguous) ...")
+    l2_id, l1_id = _rebalance(buildings, households, cap, cells, comm_id, l1_id, l2_id, extract.walk_edges)
+
     say("deriving grid boundaries from buildings ...")
-    # the area to share out: the extent plus every footprint that sticks out of it, so no building
-    # is cut by the edge of its community
-    area = shapely.union_all(np.concatenate([[extract.extent], buildings.geometry.values]))
-    cells = building_cells(buildings, area)
     g2, g1, gc = (dissolve_cells(cells, ids).rename_axis("id").reset_index() for ids in (l2_id, l1_id, comm_id))
 
     # communities named after their largest compound
@@ -110,10 +116,6 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
                           "version": [1], "created_at": [created_at], "created_by": ["minsheng import-osm"]})
     assignments = pd.DataFrame({"plan_id": AUTO_PLAN_ID, "building_id": buildings["id"], "grid_id": l2_id})
 
-    households = None
-    if synthetic_households:
-        say("generating synthetic households ...")
-        households = generate_households(buildings, cap, key_groups(), seed=seed)
 
     sp = extract.service_points
     service_points = gpd.GeoDataFrame({
@@ -132,3 +134,28 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
         "households": households, "service_points": service_points, "walk_edges": extract.walk_edges,
         "meta": pd.DataFrame({"key": list(meta), "value": list(meta.values())}),
     }, source=source_name)
+
+
+def _rebalance(buildings, households, cap, cells, comm_id, l1_id, l2_id, walk_edges):
+    """Move as few boundary buildings as possible between neighbouring level-2 grids of one
+    community so grids fall within the default household bands, keeping grids contiguous
+    (geo/regionalize, min-moves mode). Returns new (level-2, level-1) ids per building."""
+    from geo.plan import Plan
+    from geo.regionalize import propose_plan
+    from minsheng.settings import Settings
+    if households is None:  # no ledger yet: balance on the dwellings the buildings hold
+        households = pd.DataFrame({"building_id": np.repeat(buildings["id"].to_numpy(), cap)})
+    comm = dissolve_cells(cells, comm_id).rename_axis("id").reset_index()
+    comm["code"] = comm["id"].str[1:]
+    comm["name"] = comm["id"]
+    parent = dict(zip(l2_id, l1_id)) | dict(zip(l1_id, comm_id))
+    grids = pd.DataFrame({"id": list(parent), "parent_id": list(parent.values()),
+                          "level": [2 if i.count("-") == 2 else 1 for i in parent]})
+    plan = Plan("P", grids, pd.DataFrame({"building_id": buildings["id"], "grid_id": l2_id}),
+                tuple(comm["id"]))
+    prop = propose_plan(buildings, households, comm, walk_edges, start_from=plan, min_moves=True,
+                        settings=Settings())
+    new_l2 = prop.plan.building_grid().reindex(buildings["id"]).to_numpy(dtype=object)
+    inner, outer = nested_footprints(buildings.geometry.values)
+    new_l2[inner] = new_l2[outer]  # nested footprints stay with their container
+    return new_l2.astype(str), np.array([parent[g] for g in new_l2]).astype(str)

@@ -147,14 +147,19 @@ def generate_plan(buildings: gpd.GeoDataFrame, households: np.ndarray, edges: gp
     out.loc[order, "community"] = comm
     out.loc[order, "level1"] = l1
     out.loc[order, "level2"] = l2
-    # a footprint drawn inside another one (a mis-tagged building part) follows its container
-    geoms = buildings.geometry.values
-    inner, outer = shapely.STRtree(geoms).query(shapely.point_on_surface(geoms), predicate="within")
-    nested = (inner != outer) & (shapely.area(geoms[inner]) < shapely.area(geoms[outer]))
-    if nested.any():
+    inner, outer = nested_footprints(buildings.geometry.values)
+    if len(inner):  # a footprint drawn inside another one (a mis-tagged building part) follows its container
         cols = ["community", "level1", "level2"]
-        out.loc[inner[nested], cols] = out.loc[outer[nested], cols].to_numpy()
+        out.loc[inner, cols] = out.loc[outer, cols].to_numpy()
     return out
+
+
+def nested_footprints(geoms) -> tuple[np.ndarray, np.ndarray]:
+    """(inner, outer) positions: footprint `inner` lies within the larger footprint `outer`."""
+    geoms = np.asarray(geoms, dtype=object)
+    inner, outer = shapely.STRtree(geoms).query(shapely.point_on_surface(geoms), predicate="within")
+    keep = (inner != outer) & (shapely.area(geoms[inner]) < shapely.area(geoms[outer]))
+    return inner[keep], outer[keep]
 
 
 def renumber_reading_order(labels: pd.DataFrame, buildings: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -175,3 +180,71 @@ def renumber_reading_order(labels: pd.DataFrame, buildings: gpd.GeoDataFrame) ->
     out["level2"] = df.set_index(["community", "level1", "level2"]).index.map(
         g2.set_index(["community", "level1", "level2"])["seq"])
     return out[["community", "level1", "level2"]].astype(int)
+
+
+def cell_adjacency(cells) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j), i < j, of building cells sharing a stretch of boundary (not just a point)."""
+    geoms = np.asarray(cells, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    tree = shapely.STRtree(np.where(ok, geoms, None))
+    i, j = tree.query(np.where(ok, geoms, None), predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return i, j
+    shared = shapely.intersection(shapely.boundary(geoms[i]), shapely.boundary(geoms[j]))
+    line = shapely.length(shared) > 0
+    return i[line], j[line]
+
+
+def make_contiguous(labels: pd.DataFrame, pairs: tuple[np.ndarray, np.ndarray], weights=None,
+                    max_share: float = 0.35, passes: int = 6) -> pd.DataFrame:
+    """Give small detached pieces of a community / level-1 / level-2 grid to a neighbour.
+
+    labels: community, level1, level2 per building (as from generate_plan); pairs: adjacent
+    buildings (cell_adjacency); weights: households per building (default 1). For each level,
+    top-down, a connected piece of a group that is not its heaviest and holds at most
+    `max_share` of the group's weight joins the group of its most-touching neighbour with the
+    same parent (taking that neighbour's labels at this level and below). Bigger pieces, or
+    pieces with no such neighbour, stay as they are (balance first). Returns new labels."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    out = labels[["community", "level1", "level2"]].copy()
+    n = len(out)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float) + 1e-6
+    i, j = pairs
+    levels = (("community",), ("community", "level1"), ("community", "level1", "level2"))
+    for _ in range(passes):
+        changed = False
+        for depth, cols in enumerate(levels):
+            key = pd.MultiIndex.from_frame(out[list(cols)]).factorize()[0]
+            same = key[i] == key[j]
+            g = coo_matrix((np.ones(int(same.sum())), (i[same], j[same])), shape=(n, n))
+            _, comp = connected_components(g, directed=False)
+            size = np.bincount(comp, weights=w, minlength=comp.max() + 1)
+            group = np.bincount(key, weights=w)
+            # the heaviest piece of every group stays; small other pieces are detached enclaves
+            order = np.lexsort((-size[comp], key))
+            first = np.r_[True, key[order][1:] != key[order][:-1]]
+            main = np.isin(comp, comp[order][first]) | (size[comp] > max_share * group[key])
+            if main.all():
+                continue
+            parent = pd.MultiIndex.from_frame(out[list(cols[:-1])]).factorize()[0] if depth else np.zeros(n, int)
+            for c in np.unique(comp[~main]):
+                members = np.flatnonzero(comp == c)
+                mset = np.isin(i, members) ^ np.isin(j, members)  # edges leaving the piece
+                nb = np.where(np.isin(i[mset], members), j[mset], i[mset])
+                nb = nb[(key[nb] != key[members[0]]) & (parent[nb] == parent[members[0]])]
+                if len(nb) == 0:
+                    continue
+                target = pd.Series(key[nb]).mode().iloc[0]
+                donor = nb[key[nb] == target][0]
+                out.iloc[members, [out.columns.get_loc(cn) for cn in ("community", "level1", "level2")[depth:]]] = \
+                    out.iloc[donor][list(("community", "level1", "level2")[depth:])].to_numpy()
+                changed = True
+            if changed:
+                break  # recompute pieces from the top after any change
+        if not changed:
+            break
+    return out

@@ -77,7 +77,7 @@ def test_paint_buildings_into_another_grid_and_save(setup):
     # pick two buildings of one grid and move them to a sibling grid in the same community
     a = b.plan_assignments("P1")
     g2 = b.plan_grids("P1")
-    src = a["grid_id"].value_counts().index[0]
+    src = a.loc[a["building_id"].isin(set(b.households["building_id"])), "grid_id"].value_counts().index[0]
     parent = g2.set_index("id").loc[src, "parent_id"]
     target = next(g for g in g2.loc[(g2["level"] == 2) & (g2["parent_id"] == parent), "id"] if g != src)
     homes = set(b.households["building_id"])

@@ -46,3 +46,16 @@ def test_sample_regenerates_byte_for_byte(tmp_path):
     from data.samples.build_sample import main
     out = main(tmp_path / "again.gpkg")
     assert out.read_bytes() == sample_path().read_bytes()
+
+
+def test_sample_grids_are_contiguous_and_mostly_in_band(sample):
+    """Generated grids are walkable areas: each level-1 and level-2 grid is one polygon; grids
+    outside the band are only those that whole buildings cannot bring into it."""
+    import shapely
+
+    from geo.coverage import audit_bundle
+    g = sample.plan_grids(sample.adopted_plan_id())
+    assert (shapely.get_num_geometries(g.geometry.values) == 1).all()
+    audit = audit_bundle(sample, settings=Settings())
+    out = audit.grids[(audit.grids["level"] == 2) & (audit.grids["band"] != "ok")]
+    assert len(out) <= 2 and (out["households"] > 300).all()
