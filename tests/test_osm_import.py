@@ -161,3 +161,15 @@ def test_edge_and_nested_buildings_are_never_split(tmp_path):
     audit = audit_bundle(b)
     kinds = {p.kind for p in audit.problems}
     assert not kinds & {"split_building", "misplaced_building", "unassigned_building", "gap", "overlap"}, kinds
+
+
+def test_pbf_extract_reads_like_xml(tiny_osm, tmp_path):
+    import osmium
+    pbf = tmp_path / "tiny.osm.pbf"
+    with osmium.SimpleWriter(str(pbf), header=osmium.io.Reader(str(tiny_osm)).header()) as w:
+        for o in osmium.FileProcessor(str(tiny_osm)):
+            w.add(o)
+    a, b = read_osm(tiny_osm), read_osm(pbf)
+    assert a.stats == b.stats
+    assert list(a.buildings["osm_id"]) == list(b.buildings["osm_id"])
+    assert a.walk_edges["length_m"].sum() == pytest.approx(b.walk_edges["length_m"].sum(), abs=0.05)
