@@ -16,7 +16,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, exports, planner_view, presentation, views
+    from callbacks import auth, exports, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)
     planner_view.register(app, ctx)
+    import_view.register(app, ctx)
     presentation.register(app, ctx)
     exports.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx

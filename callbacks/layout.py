@@ -66,7 +66,8 @@ def page(ctx, lang: str):
             dcc.Tab(label=t("tab_overview", lang), value="overview"),
             dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
             dcc.Tab(label=t("tab_circle", lang), value="circle"),
-            *([dcc.Tab(label=t("tab_planner", lang), value="planner")] if user.can("plan") else []),
+            *([dcc.Tab(label=t("tab_planner", lang), value="planner"),
+               dcc.Tab(label=t("tab_import", lang), value="import")] if user.can("plan") else []),
             *([dcc.Tab(label=t("tab_admin", lang), value="admin")] if user.can("audit") else []),
         ]),
         html.Div(className="body", children=[

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 
-from callbacks import admin_view, circle_view, coverage_view, ids, overview, planner_view
+from callbacks import admin_view, circle_view, coverage_view, ids, import_view, overview, planner_view
 from callbacks.auth import current_user
 from callbacks.params import ViewParams
 from layers.base import base_figure, highlight_trace, view_of
 
 VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "planner": planner_view,
-         "admin": admin_view}
+         "import": import_view, "admin": admin_view}
 CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE,
                "planner": ids.CONTROLS_PLANNER}
 
@@ -60,7 +60,7 @@ def figure(ctx, p: ViewParams, focus=None) -> dict:
 def register(app, ctx):
     @app.callback([Output(cid, "style") for cid in CONTROL_IDS.values()], Input(ids.VIEW, "value"))
     def show_controls(view):
-        view = "overview" if view in (None, "admin") else view
+        view = "overview" if view in (None, "admin", "import") else view
         return [{"display": "block" if v == view else "none"} for v in CONTROL_IDS]
 
     @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))

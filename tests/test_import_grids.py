@@ -53,7 +53,7 @@ def test_geojson_becomes_a_draft_plan(store, tmp_path):
     assert g["code"].str.fullmatch(r"\d{20}").all()
     assert assigned(store, res.plan_id) == EXPECTED
     assert res.misfits.empty and res.datum == "wgs84"
-    assert b.audit_log["action"].tolist() == ["import-grids"]
+    assert b.audit_log["action"].tolist() == ["import_grids"]
 
 
 def test_parent_by_containment_when_no_parent_column(store, tmp_path):

@@ -70,7 +70,7 @@ def test_unmatched_rows_are_kept_as_orphans_and_reported(store, tmp_path):
     reasons = dict(zip(res.unmatched["row"], res.unmatched["reason"]))
     assert "no building numbered 99" in reasons[3] and "no building or address" in reasons[4]
     assert "张三" not in res.unmatched.to_string()  # reports carry no personal data
-    assert store.load().audit_log["action"].tolist() == ["import-households"]
+    assert store.load().audit_log["action"].tolist() == ["import_households"]
 
 
 def test_match_by_building_code_id_or_name(store, tmp_path):

@@ -376,7 +376,7 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
     now = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
     plan_row = pd.DataFrame([{"id": plan_id, "name": plan_name or Path(file).stem or plan_id, "status": "draft",
                               "version": 1, "created_at": now, "created_by": created_by}])
-    audit = pd.DataFrame([{"ts": now, "user": created_by, "action": "import-grids", "object": plan_id,
+    audit = pd.DataFrame([{"ts": now, "user": created_by, "action": "import_grids", "object": plan_id,
                            "detail": f"{Path(file).name}: {len(l1)} level-1, {len(l2)} level-2 grids, "
                                      f"{len(assigned)} buildings assigned, {len(misfits)} misfits, datum {datum}"}])
     layers = {

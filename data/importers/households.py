@@ -324,7 +324,7 @@ def build_households(bundle, ledger: pd.DataFrame, *, file: str = "", compound: 
         new = pd.concat([existing[~clash.to_numpy()], hh], ignore_index=True)
     unmatched = pd.DataFrame({"row": rows[bid.isna().to_numpy()], "reason": reason[bid.isna()].to_numpy()})
     now = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    audit = pd.DataFrame([{"ts": now, "user": user, "action": "import-households", "object": Path(file).name,
+    audit = pd.DataFrame([{"ts": now, "user": user, "action": "import_households", "object": Path(file).name,
                            "detail": f"{len(hh)} households ({mode}), {len(hh) - len(unmatched)} matched, "
                                      f"{len(unmatched)} without building, {replaced} replaced"}])
     layers = {"households": new, "audit_log": pd.concat([bundle.audit_log, audit], ignore_index=True)}

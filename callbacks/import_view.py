@@ -1,0 +1,103 @@
+"""Import view: users' own grid polygons (planners, admins) and household ledgers (admins:
+personal data) uploaded in the browser, with the same importers and reports as the CLI.
+Every error names the file, row and field and leaves the store as it was."""
+from __future__ import annotations
+
+from dash import dcc, html
+
+from callbacks import ids, overview
+from minsheng.i18n import t
+
+traces = overview.traces
+DATUMS = ("auto", "wgs84", "gcj02", "bd09")
+
+
+def panel(ctx, p, user) -> list:
+    if not user.can("plan"):
+        return [html.H2(t("tab_import", p.lang)), html.P(t("planner_forbidden", p.lang), id="import-forbidden")]
+    out = [
+        html.H2(t("tab_import", p.lang)),
+        html.H3(t("import_grids", p.lang)),
+        html.P(t("import_grids_help", p.lang), className="hint"),
+        dcc.Dropdown(id=ids.IMPORT_DATUM, value="auto", clearable=False,
+                     options=[{"label": t(f"datum_{d}", p.lang), "value": d} for d in DATUMS]),
+        dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=256 * 2 ** 20,
+                   children=html.Div(t("upload_hint", p.lang))),
+        dcc.Loading(html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message")),
+    ]
+    if user.can("all_personal"):
+        out += [html.H3(t("import_households", p.lang)),
+                html.P(t("import_households_help", p.lang), className="hint"),
+                dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=256 * 2 ** 20,
+                           children=html.Div(t("upload_hint", p.lang))),
+                dcc.Loading(html.Div(id=ids.IMPORT_HOUSEHOLDS_RESULT, className="message"))]
+    return out
+
+
+def _error(e, lang) -> html.Div:
+    return html.Div([html.B(t("import_failed", lang)), html.Br(), str(e)], className="error")
+
+
+def grids_report(r, lang) -> list:
+    rows = [html.Tr([html.Td(m.building_id), html.Td(t(f"misfit_{m.status}", lang)), html.Td(m.grid_id or "—"),
+                     html.Td(f"{100 * m.share:.0f}%" if m.share == m.share else "—")])
+            for m in r.misfits.head(30).itertuples()]
+    return [html.P(t("import_grids_done", lang).format(plan=r.plan_id), id="import-grids-done"),
+            html.P(r.summary()),
+            *[html.P(w, className="hint") for w in r.warnings],
+            html.Table(rows, className="ledger", id="import-misfits") if rows else html.P(t("all_fit", lang))]
+
+
+def households_report(r, lang) -> list:
+    rows = [html.Tr([html.Td(int(u.row)), html.Td(str(u.reason))]) for u in r.unmatched.head(30).itertuples()]
+    return [html.P(r.summary(), id="import-households-done"),
+            *[html.P(w, className="hint") for w in r.warnings],
+            html.Table(rows, className="ledger", id="import-unmatched") if rows else html.P(t("all_matched", lang))]
+
+
+def register(app, ctx):
+    from dash import Input, Output, State, no_update
+
+    from callbacks.auth import current_user
+    from callbacks.planner_view import plan_options
+    from data.bundle import DataError
+    from data.importers.grids import import_grids
+    from data.importers.households import import_households
+    from data.importers.upload import decode_upload, uploaded_file
+    from data.store import ConflictError
+
+    @app.callback(Output(ids.IMPORT_GRIDS_RESULT, "children"), Output(ids.PLAN, "options", allow_duplicate=True),
+                  Input(ids.UPLOAD_GRIDS, "contents"), State(ids.UPLOAD_GRIDS, "filename"),
+                  State(ids.IMPORT_DATUM, "value"), State(ids.LANG, "data"), prevent_initial_call=True)
+    def upload_grids(contents, filename, datum, lang):
+        lang = lang or "zh"
+        user = current_user(ctx)
+        if not user.can("plan"):
+            return _error(t("planner_forbidden", lang), lang), no_update
+        if not contents:
+            return no_update, no_update
+        try:
+            with uploaded_file(filename, decode_upload(contents)) as path:
+                report = import_grids(ctx.store, path, datum=datum or "auto", created_by=user.username,
+                                      settings=ctx.settings)
+        except (DataError, ConflictError, ValueError) as e:
+            return _error(e, lang), no_update
+        ctx.reload()
+        return grids_report(report, lang), plan_options(ctx, lang)
+
+    @app.callback(Output(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), Input(ids.UPLOAD_HOUSEHOLDS, "contents"),
+                  State(ids.UPLOAD_HOUSEHOLDS, "filename"), State(ids.LANG, "data"), prevent_initial_call=True)
+    def upload_households(contents, filename, lang):
+        lang = lang or "zh"
+        user = current_user(ctx)
+        if not user.can("all_personal"):
+            return _error(t("forbidden", lang), lang)
+        if not contents:
+            return no_update
+        try:
+            with uploaded_file(filename, decode_upload(contents)) as path:
+                report = import_households(ctx.store, path, user=user.username)
+        except (DataError, ConflictError, ValueError) as e:
+            return _error(e, lang)
+        ctx.reload()
+        return households_report(report, lang)
