@@ -17,7 +17,7 @@ def panel(ctx, p, user) -> list:
     users = b.users
     return [
         html.H2(t("audit_log", p.lang)),
-        html.Table([html.Tr([html.Th(c) for c in ("ts", "user", "action", "object", "detail")])] +
+        html.Table([html.Tr([html.Th(t(f"audit_{c}", p.lang)) for c in ("ts", "user", "action", "object", "detail")])] +
                    [html.Tr([html.Td(str(v)) for v in (r.ts, r.user, r.action, r.object, r.detail)])
                     for r in log.itertuples()], id="audit-table", className="ledger"),
         html.H3(t("users", p.lang)),

@@ -67,6 +67,8 @@ _TEXT = {
     "tab_admin": ("管理", "Admin"),
     "audit_log": ("操作日志", "Audit log"),
     "users": ("用户", "Users"),
+    "audit_ts": ("时间", "Time"), "audit_user": ("用户", "User"), "audit_action": ("操作", "Action"),
+    "audit_object": ("对象", "Object"), "audit_detail": ("详情", "Detail"),
     "forbidden": ("无权限", "Not allowed"),
     "select_anchor": ("楼栋选择点（框选/套索）", "Building anchors (box / lasso select)"),
     "planner_forbidden": ("网格规划仅对规划员和管理员开放，请登录", "Planning is for planners and administrators: please sign in"),
