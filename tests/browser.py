@@ -66,3 +66,20 @@ def text_of(driver, css: str) -> str:
         return driver.find_element(By.CSS_SELECTOR, css).text
     except (NoSuchElementException, StaleElementReferenceException):
         return ""
+
+
+@pytest.fixture(scope="module")
+def served_sample():
+    """The dashboard on the shipped sample, served on 127.0.0.1 for the module's tests."""
+    from app import create_app
+    s = Served(create_app())
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """One headless Chromium (1280x800) for the module's tests."""
+    d = chrome(1280, 800)
+    yield d
+    quit_chrome(d)

@@ -1,25 +1,9 @@
 """Load the dashboard in headless Chromium: the layered map and the grid panel appear."""
 import pytest
 
-from app import create_app
-from tests.browser import text_of, Served, chrome, quit_chrome
+from tests.browser import driver, served_sample as served, text_of  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def served():
-    s = Served(create_app())
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = chrome()
-    yield d
-    quit_chrome(d)
-
 
 def test_map_renders_and_grid_panel_opens(served, driver, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains

@@ -2,25 +2,9 @@
 sends) changes slides, the counter and ?slide=N follow."""
 import pytest
 
-from app import create_app
-from tests.browser import text_of, Served, chrome, quit_chrome
+from tests.browser import driver, served_sample as served, text_of  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def served():
-    s = Served(create_app())
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = chrome(1280, 800)
-    yield d
-    quit_chrome(d)
-
 
 def test_present_keyboard_navigation(served, driver, tmp_path):
     from selenium.webdriver.common.by import By
