@@ -10,7 +10,6 @@ import sys
 import time
 
 import dash
-from dash import dcc, html
 
 from minsheng.settings import Settings, from_env
 

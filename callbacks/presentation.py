@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 
-from callbacks import circle_view, coverage_view, ids, overview
+from callbacks import circle_view, coverage_view, ids
 from callbacks.params import ViewParams
 from data.catalogue import key_groups, service_type
 from data.exporters.common import households_are_synthetic

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.codes import compose, reading_order, sequence_within
+from geo.codes import reading_order, sequence_within
 from geo.crs import metric_crs
 
 BLOCK_ROADS = ("trunk", "primary", "secondary", "tertiary", "residential", "unclassified",

@@ -6,10 +6,10 @@ import pytest
 
 from data.bundle import make_bundle
 from data.gpkg_store import GpkgStore
-from geo.coverage import audit_bundle, audit_plan
+from geo.coverage import audit_bundle
 from minsheng.cli import main
 from minsheng.settings import Band, Settings, sample_path
-from test_validate import BANDS, P, audit, clean_plan, set_geom, box_m
+from test_validate import P, audit, clean_plan, set_geom, box_m
 
 TAGS = ["empty_nest_elderly", "party_member", "veteran"]
 

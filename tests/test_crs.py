@@ -1,7 +1,6 @@
 """geo/crs: GCJ-02 / BD-09 conversions (vectorised) and the metric CRS choice."""
 import geopandas as gpd
 import numpy as np
-import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st

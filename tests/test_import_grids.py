@@ -11,7 +11,7 @@ import shapely
 from data.bundle import DataError, make_bundle
 from data.gpkg_store import GpkgStore
 from data.importers.grids import import_grids, read_polygons
-from fixtures_io import GRID_BOXES, METRIC, X0, Y0, bundle_layers, grid_polygons, make_store
+from fixtures_io import METRIC, X0, Y0, bundle_layers, grid_polygons, make_store
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from minsheng.cli import main
 

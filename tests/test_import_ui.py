@@ -128,6 +128,6 @@ def test_household_ledger_upload_admin_only(setup):
     unmatched = out[-1]["props"]["children"]  # the table of unmatched rows: data row 2, with a reason
     assert len(unmatched) == 1 and unmatched[0]["props"]["children"][0]["props"]["children"] == 2
     hh = GpkgStore(path).load().households
-    assert len(hh) >= 2 and "X2" in set(hh["id"])  # unmatched row kept, not dropped
+    assert len(hh) == before + 2 and "X2" in set(hh["id"])  # merged; the unmatched row kept, not dropped
     assert pd.isna(hh.set_index("id").loc["X2", "building_id"])
     assert "张三" not in text

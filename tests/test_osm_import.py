@@ -1,8 +1,6 @@
 """import-osm on tiny hand-made OSM files and on the shipped real extract."""
-import json
 import textwrap
 
-import numpy as np
 import pytest
 
 from data.bundle import DataError
@@ -131,7 +129,6 @@ def test_import_cli_tiny_project_is_complete(tiny_osm, tmp_path):
 def test_edge_and_nested_buildings_are_never_split(tmp_path):
     """A footprint crossing the extent's edge keeps all of its area in its grid; a footprint drawn
     inside another one (a mis-tagged building part) lands in its container's grid."""
-    from data.gpkg_store import GpkgStore
     from geo.coverage import audit_bundle
     extra = textwrap.dedent("""\
      <node id="60" lat="40.0016" lon="116.3024" version="1"/>

@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 from data.gpkg_store import GpkgStore
-from geo.plan import Plan, merge_grids, plan_from_bundle, structure_problems
-from geo.regionalize import building_graph, evaluate, partition, propose_plan
+from geo.plan import merge_grids, plan_from_bundle, structure_problems
+from geo.regionalize import building_graph, partition, propose_plan
 from minsheng.settings import Band, Settings, sample_path
 
 BANDS = Settings(band_level2=Band(80, 300), band_level1=Band(300, 800), band_community=Band(100, 10_000))

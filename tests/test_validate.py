@@ -5,7 +5,6 @@ Plan (metres east/north of lon 116.35, lat 40.0):
   level-2 A1 (south) / A2 (north) in A, B1 (south) / B2 (north) in B.
 """
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 import shapely

@@ -29,7 +29,7 @@ from pyproj import CRS
 from data.importers.columns import match_columns
 from data.bundle import DataError
 from geo import crs as gcrs
-from geo.assign import MISFIT_COLUMNS, assign_by_footprint, fit_score, largest_overlap
+from geo.assign import assign_by_footprint, fit_score, largest_overlap
 
 DATUMS = ("wgs84", "gcj02", "bd09")
 COLUMN_ALIASES = {

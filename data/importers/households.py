@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
