@@ -92,10 +92,7 @@ def register(app, ctx):
         if not user.may_see_personal(grid_id, parents):
             ctx.store.append_audit(user.username or "anonymous", "export_refused", f"grid:{grid_id}", "")
             return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
-        a = b.plan_assignments(plan_id)
-        kids = set(grids.loc[grids["parent_id"] == grid_id, "id"]) | {grid_id}
-        bids = set(a.loc[a["grid_id"].isin(kids), "building_id"])
-        hh = b.households[b.households["building_id"].isin(bids)]
+        hh = b.grid_households(plan_id, grid_id)
         labels = {g.key: g.zh for g in key_groups()}
         buf = io.StringIO()
         w = csv.writer(buf)

@@ -60,9 +60,7 @@ def ledger(ctx, p, user, grids) -> list:
     if not user.may_see_personal(p.selected, parents):
         return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
     b = ctx.bundle()
-    a = b.plan_assignments(p.plan_id)
-    bids = set(a.loc[a["grid_id"] == p.selected, "building_id"])
-    hh = b.households[b.households["building_id"].isin(bids)]
+    hh = b.grid_households(p.plan_id, p.selected)
     names = dict(zip(b.buildings["id"], b.buildings["name"]))
     labels = {g.key: g.label(p.lang) for g in key_groups()}
     rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),

@@ -130,18 +130,28 @@ class Bundle:
         a = self.layers["assignments"]
         return a[a["plan_id"] == plan_id].reset_index(drop=True)
 
+    def grid_households(self, plan_id: str, grid_id: str) -> pd.DataFrame:
+        """Households in the buildings of a grid of a plan (a level-1 grid: of its level-2 grids too)."""
+        g = self.plan_grids(plan_id)
+        grids = set(g.loc[g["parent_id"] == grid_id, "id"]) | {grid_id}
+        a = self.plan_assignments(plan_id)
+        buildings = set(a.loc[a["grid_id"].isin(grids), "building_id"])
+        return self.layers["households"][self.layers["households"]["building_id"].isin(buildings)]
+
     def with_layers(self, **layers) -> "Bundle":
         new = dict(self.layers)
         new.update(layers)
         return replace(self, layers=new, version=content_version(new))
 
 
-def make_bundle(layers: dict, source: str = "", *, file: str = "") -> Bundle:
+def make_bundle(layers: dict, source: str = "", *, file: str = "", version: str | None = None) -> Bundle:
+    """A Bundle of all contract layers (missing ones empty). version: the store's own version
+    (a file hash, a database counter); when None it is computed from the content."""
     full = {}
     for layer in LAYERS:
         df = layers.get(layer.name)
         full[layer.name] = empty_frame(layer) if df is None else conform(layer.name, df, file=file)
-    return Bundle(full, content_version(full), source)
+    return Bundle(full, content_version(full) if version is None else version, source)
 
 
 def content_version(layers: dict) -> str:

@@ -49,8 +49,7 @@ class GpkgStore:
             if not layer.geometry and "geometry" in df.columns:
                 df = pd.DataFrame(df.drop(columns="geometry"))
             layers[layer.name] = df
-        b = make_bundle(layers, source=str(self.path), file=str(self.path))
-        return Bundle(b.layers, self.version(), str(self.path))
+        return make_bundle(layers, source=str(self.path), file=str(self.path), version=self.version())
 
     # -- writing -----------------------------------------------------------
     @contextlib.contextmanager

@@ -167,8 +167,7 @@ class PostgisStore:
                     "SELECT dataset_id, version FROM dataset_version WHERE id = 1").fetchone()
                 for name in names:
                     frames[name] = _read_layer(conn, LAYER_BY_NAME[name])
-        b = make_bundle(frames, source=_redact(self.dsn))
-        return Bundle(b.layers, _version_string(dataset_id, number), b.source)
+        return make_bundle(frames, source=_redact(self.dsn), version=_version_string(dataset_id, number))
 
     def schema_info(self) -> dict:
         """What the database holds, for checks and operators: geometry columns
