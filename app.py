@@ -36,6 +36,12 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     return app
 
 
+def wsgi():
+    """WSGI application factory for a production server, settings from the environment
+    (MINSHENG_DATA or DATABASE_URL, MINSHENG_SECRET_KEY, ...): ``gunicorn 'app:wsgi()'``."""
+    return create_app(from_env()).server
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Minsheng Map dashboard (default: the shipped sample)")
     p.add_argument("--data", help="project GeoPackage (default: shipped Haidian sample)")

@@ -12,9 +12,8 @@ traces = overview.traces
 def panel(ctx, p, user) -> list:
     if not user.can("audit"):
         return [html.H2(t("forbidden", p.lang), id="admin-forbidden")]
-    b = ctx.bundle()
-    log = b.audit_log.tail(200).iloc[::-1]
-    users = b.users
+    log = ctx.store.audit_rows(limit=200)
+    users = ctx.store.list_users()
     return [
         html.H2(t("audit_log", p.lang)),
         html.Table([html.Tr([html.Th(t(f"audit_{c}", p.lang)) for c in ("ts", "user", "action", "object", "detail")])] +

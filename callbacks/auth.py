@@ -12,7 +12,7 @@ import io
 import flask
 
 from data.catalogue import key_groups
-from minsheng.auth import ANONYMOUS, User, authenticate, find_user
+from minsheng.auth import ANONYMOUS, User, authenticate, user_from_row
 from minsheng.i18n import t
 
 OPEN_PATHS = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/_dash-dependencies")
@@ -25,7 +25,7 @@ def current_user(ctx) -> User:
         return ANONYMOUS
     if not name:
         return ANONYMOUS
-    return find_user(ctx.bundle().users, name) or ANONYMOUS
+    return user_from_row(ctx.store.get_user(name)) or ANONYMOUS
 
 
 def _login_page(lang: str, error: str = "") -> str:
@@ -64,14 +64,13 @@ def register(app, ctx):
         if flask.request.method == "GET":
             return _login_page(lang)
         username = flask.request.form.get("username", "")
-        user = authenticate(ctx.bundle().users, username, flask.request.form.get("password", ""))
+        user = authenticate(ctx.store.get_user(username or ""), flask.request.form.get("password", ""))
         if user is None:
             ctx.store.append_audit(username[:64] or "-", "login_failed", "session", "")
             return _login_page(lang, t("login_failed", lang)), 401
         flask.session.clear()
         flask.session["user"] = user.username
         ctx.store.append_audit(user.username, "login", "session", f"role={user.role}")
-        ctx.reload()
         nxt = flask.request.args.get("next", "/")
         return flask.redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/")
 
@@ -92,7 +91,7 @@ def register(app, ctx):
         if not user.may_see_personal(grid_id, parents):
             ctx.store.append_audit(user.username or "anonymous", "export_refused", f"grid:{grid_id}", "")
             return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
-        hh = b.grid_households(plan_id, grid_id)
+        hh = ctx.store.grid_households(plan_id, grid_id)
         labels = {g.key: g.zh for g in key_groups()}
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -101,6 +100,5 @@ def register(app, ctx):
             w.writerow([r.id, r.building_id, r.unit, r.room, r.persons, ";".join(labels.get(k, k) for k in r.tags),
                         r.head_name, r.phone, "是" if r.synthetic else "否"])
         ctx.store.append_audit(user.username, "export_personal", f"grid:{grid_id}", f"households={len(hh)}")
-        ctx.reload()
         return flask.Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                               headers={"Content-Disposition": f"attachment; filename=households-{grid_id}.csv"})

@@ -42,7 +42,7 @@ def circles(ctx, stype: str, minutes: float, speed: float):
 def shares(ctx, plan_id: str, minutes: float, speed: float) -> pd.DataFrame:
     b = ctx.bundle()
     return ctx.cached("circle_shares", (plan_id, minutes, speed), lambda: coverage_shares(
-        distances(ctx, minutes, speed), b.plan_assignments(plan_id), b.households, b.plan_grids(plan_id)))
+        distances(ctx, minutes, speed), b.plan_assignments(plan_id), b.building_stats, b.plan_grids(plan_id)))
 
 
 def traces(ctx, p) -> list:

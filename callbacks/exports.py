@@ -167,7 +167,6 @@ def register(app, ctx):
             raise
         if personal:
             record_export(ctx.store, fmt=fmt, out=name, user=who, allow_personal=True, plan_id=plan_id)
-            ctx.reload()  # the admin view shows the new audit row
         return _stream(Path(out), tmpdir, fmt, name)
 
     @server.route("/export/map.<fmt>")

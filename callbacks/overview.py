@@ -14,7 +14,8 @@ from minsheng.i18n import t
 
 def households_per_building(ctx):
     b = ctx.bundle()
-    return ctx.cached("households_per_building", (), lambda: b.households.groupby("building_id").size())
+    return ctx.cached("households_per_building", (),
+                      lambda: b.building_stats.set_index("building_id")["households"])
 
 
 def grid_figures(ctx, plan_id: str):
@@ -25,7 +26,7 @@ def grid_figures(ctx, plan_id: str):
         grids = b.plan_grids(plan_id)
         ix = plan_index(grids, b.communities, b.buildings, b.plan_assignments(plan_id))
         keys = [g.key for g in key_groups()]
-        table = grid_table(grids, b.households, ix, bands=ctx.settings, tag_keys=keys)
+        table = grid_table(grids, b.building_stats, ix, bands=ctx.settings, tag_keys=keys)
         comm = community_table(b.communities, table, ix, bands=ctx.settings)
         cols = ["buildings", "households", "persons", *keys]
         return pd.concat([table.set_index("id")[cols], comm.set_index("id")[cols]])
@@ -60,7 +61,7 @@ def ledger(ctx, p, user, grids) -> list:
     if not user.may_see_personal(p.selected, parents):
         return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
     b = ctx.bundle()
-    hh = b.grid_households(p.plan_id, p.selected)
+    hh = ctx.store.grid_households(p.plan_id, p.selected)
     names = dict(zip(b.buildings["id"], b.buildings["name"]))
     labels = {g.key: g.label(p.lang) for g in key_groups()}
     rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),
@@ -88,8 +89,8 @@ def summary_panel(ctx, plan_id, lang, figs):
             _row(t("grids1_n", lang), int((g["level"] == 1).sum())),
             _row(t("grids2_n", lang), int((g["level"] == 2).sum())),
             _row(t("buildings", lang), len(b.buildings)),
-            _row(t("households", lang), f"{len(b.households):,}"),
-            _row(t("persons", lang), f"{int(b.households['persons'].sum()):,}"),
+            _row(t("households", lang), f"{int(b.building_stats['households'].sum()):,}"),
+            _row(t("persons", lang), f"{int(b.building_stats['persons'].sum()):,}"),
             _row(t("service_points_n", lang), len(b.service_points)),
         ]),
         html.P(t("click_grid", lang), className="hint"),

@@ -60,7 +60,7 @@ def plan_audit(ctx, plan_id: str, edits_json: str):
     plan = edited_plan(ctx, plan_id, edits_json)
     return ctx.cached("plan_audit", (plan_id, edits_json), lambda: audit_plan(
         edited_grids(ctx, plan_id, edits_json), b.communities, b.buildings, plan.assignments.assign(plan_id=plan_id),
-        b.households, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
+        b.building_stats, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
 
 
 def traces(ctx, p) -> list:
@@ -116,7 +116,7 @@ def panel(ctx, p, user) -> list:
     edited = edited_plan(ctx, p.plan_id, p.edits)
     out.append(html.P(f"{t('edits', p.lang)}: {len(edits)} · {t('selected_buildings', p.lang)}: {len(p.selection)}",
                       id="planner-counts"))
-    live = live_figures(stored, edited, b.households, bands=ctx.settings, tag_keys=[])
+    live = live_figures(stored, edited, b.building_stats, bands=ctx.settings, tag_keys=[])
     if len(live):
         rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("households", p.lang)), html.Th("±"),
                          html.Th(t("band", p.lang))])]
@@ -138,7 +138,7 @@ def panel(ctx, p, user) -> list:
 
 def diff_panel(ctx, other_id: str, edited, lang) -> list:
     b = ctx.bundle()
-    d = diff_plans(stored_plan(ctx, other_id), edited, b.households, bands=ctx.settings)
+    d = diff_plans(stored_plan(ctx, other_id), edited, b.building_stats, bands=ctx.settings)
     cov = d.coverage
     changed = cov[(cov["households_a"].fillna(-1) != cov["households_b"].fillna(-1))]
     rows = [html.Tr([html.Th(t("grid", lang)), html.Th(other_id), html.Th(edited.plan_id)])]
@@ -166,7 +166,7 @@ def register(app, ctx):
 
     from callbacks import ids
     from callbacks.auth import current_user
-    from data.plans import adopt_plan, archive_plan, copy_plan_to_draft, save_plan
+    from data.plans import adopt_plan, archive_plan, copy_plan_to_draft, save_edits
     from data.store import ConflictError
     from geo.plan import PlanEditError
 
@@ -220,14 +220,16 @@ def register(app, ctx):
             if trig == ids.BTN_REDO:
                 return {**state, "cursor": min(cursor + 1, len(edits))}, "", no_update, no_update, no_update
             if trig == ids.BTN_SAVE:
-                plan = edited_plan(ctx, plan_id, active_edits(state))
-                v = save_plan(ctx.store, plan, state["base_version"], user.username)
+                # replayed on the plan as stored now, checked against the version the planner began from
+                edits_now = json.loads(active_edits(state))
+                v = save_edits(ctx.store, plan_id, state["base_version"], edits_now, user.username,
+                               bundle=ctx.bundle(), context=stored_plan(ctx, plan_id).context)
                 ctx.reload()
                 return fresh_state(ctx, plan_id), t("saved", lang).format(v=v), plan_options(ctx, lang), plan_id, []
             if trig == ids.BTN_ADOPT:
                 if cursor:
                     return no_update, t("unsaved", lang), no_update, no_update, no_update
-                adopt_plan(ctx.store, plan_id, user.username)
+                adopt_plan(ctx.store, plan_id, user.username, bundle=ctx.bundle())
                 ctx.reload()
                 return (fresh_state(ctx, plan_id), t("adopted_msg", lang).format(p=plan_id), plan_options(ctx, lang),
                         plan_id, [])

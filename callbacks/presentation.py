@@ -134,8 +134,8 @@ def slide_overview(ctx, lang):
     g = b.plan_grids(plan)
     items = [(_n(len(b.communities)), t("fig_communities", lang)),
              (f"{int((g['level'] == 1).sum())} / {int((g['level'] == 2).sum())}", t("fig_grids", lang)),
-             (_n(len(b.households)), t("fig_households", lang)),
-             (_n(b.households["persons"].sum()), t("fig_persons", lang))]
+             (_n(b.building_stats["households"].sum()), t("fig_households", lang)),
+             (_n(b.building_stats["persons"].sum()), t("fig_persons", lang))]
     fig = figure(ctx, ViewParams(view="overview", plan_id=plan, lang=lang, layers=OVERVIEW_LAYERS))
     return t("slide_overview", lang), items, _style(fig, b.buildings.total_bounds), None
 
@@ -206,7 +206,7 @@ def plan_diff(ctx, a: str, bid: str):
         pctx = make_context(b.buildings, b.communities, settings=ctx.settings)
         pa = plan_from_bundle(b, a, settings=ctx.settings, context=pctx)
         pb = plan_from_bundle(b, bid, settings=ctx.settings, context=pctx)
-        return diff_plans(pa, pb, b.households, bands=ctx.settings)
+        return diff_plans(pa, pb, b.building_stats, bands=ctx.settings)
     return ctx.cached("present_plan_diff", (a, bid), compute)
 
 

@@ -98,17 +98,37 @@ def _first_bad_row(s: pd.Series, t: str) -> int | None:
 
 @dataclass(frozen=True)
 class Bundle:
-    """One loaded dataset. Treat the frames as read-only; edits go through a store."""
+    """One loaded dataset (or a process's read model of it: see data/sqlstore.py). Treat the
+    frames as read-only; edits go through a store.
+
+    ``building_stats``: per-building households, persons, synthetic and key-group counts
+    (geo/stats.py). A read model has no ``households``, ``users`` or ``audit_log`` layer:
+    asking for one is an AttributeError, never a silently empty frame."""
 
     layers: dict = field(repr=False)
     version: str = ""
     source: str = ""
+    layer_versions: dict = field(default_factory=dict, repr=False, compare=False)
+    stats: object = field(default=None, repr=False, compare=False)
 
     def __getattr__(self, name: str):
         layers = object.__getattribute__(self, "layers")
         if name in layers:
             return layers[name]
         raise AttributeError(name)
+
+    @property
+    def building_stats(self) -> pd.DataFrame:
+        st = object.__getattribute__(self, "stats")
+        if st is None:
+            layers = object.__getattribute__(self, "layers")
+            if "households" not in layers:
+                raise AttributeError("building_stats")
+            from data.catalogue import key_groups
+            from geo.stats import building_stats
+            st = building_stats(layers["households"], [g.key for g in key_groups()])
+            object.__setattr__(self, "stats", st)
+        return st
 
     @property
     def meta_dict(self) -> dict[str, str]:
@@ -131,27 +151,40 @@ class Bundle:
         return a[a["plan_id"] == plan_id].reset_index(drop=True)
 
     def grid_households(self, plan_id: str, grid_id: str) -> pd.DataFrame:
-        """Households in the buildings of a grid of a plan (a level-1 grid: of its level-2 grids too)."""
+        """Households in the buildings of a grid of a plan (a level-1 grid: of its level-2 grids
+        too), for a fully loaded bundle; a process's read model asks its store instead."""
         g = self.plan_grids(plan_id)
         grids = set(g.loc[g["parent_id"] == grid_id, "id"]) | {grid_id}
         a = self.plan_assignments(plan_id)
         buildings = set(a.loc[a["grid_id"].isin(grids), "building_id"])
-        return self.layers["households"][self.layers["households"]["building_id"].isin(buildings)]
+        hh = self.layers["households"]
+        return hh[hh["building_id"].isin(buildings)]
 
     def with_layers(self, **layers) -> "Bundle":
         new = dict(self.layers)
         new.update(layers)
-        return replace(self, layers=new, version=content_version(new))
+        stats = None if "households" in layers else object.__getattribute__(self, "stats")
+        return replace(self, layers=new, version=content_version(new), stats=stats)
 
 
-def make_bundle(layers: dict, source: str = "", *, file: str = "", version: str | None = None) -> Bundle:
-    """A Bundle of all contract layers (missing ones empty). version: the store's own version
-    (a file hash, a database counter); when None it is computed from the content."""
+def make_bundle(layers: dict, source: str = "", *, file: str = "", version: str | None = None,
+                layer_versions: dict | None = None, stats=None, reuse: dict | None = None,
+                only: tuple | None = None) -> Bundle:
+    """A Bundle of the contract layers (missing ones empty; with ``only``, just those).
+    version: the store's own version (a database counter); when None it is computed from the
+    content. ``reuse``: frames already conformed (a previous read model's)."""
     full = {}
+    reuse = reuse or {}
     for layer in LAYERS:
+        if only is not None and layer.name not in only:
+            continue
+        if layer.name in reuse:
+            full[layer.name] = reuse[layer.name]
+            continue
         df = layers.get(layer.name)
         full[layer.name] = empty_frame(layer) if df is None else conform(layer.name, df, file=file)
-    return Bundle(full, content_version(full) if version is None else version, source)
+    return Bundle(full, content_version(full) if version is None else version, source,
+                  dict(layer_versions or {}), stats)
 
 
 def content_version(layers: dict) -> str:

@@ -26,11 +26,10 @@ import psycopg
 import shapely
 from psycopg import sql
 
-from data.bundle import CRS, Bundle, DataError, conform, empty_frame, make_bundle
+from data.bundle import CRS, DataError, empty_frame
 from data.migrations import MIGRATIONS
-from data.plan_ops import plan_audit_detail, prepare_plan_frames, utc_now
 from data.schema import LAYER_BY_NAME, LAYERS, Layer
-from data.store import ConflictError
+from data.sqlstore import SqlStore, prepare_frame  # noqa: F401  (prepare_frame: re-exported)
 
 GEOM = "geom"          # geometry column name in every table that has one
 ORD = "_ord"           # hidden row-order column
@@ -43,8 +42,14 @@ class StoreUnavailable(ConnectionError):
     """The database cannot be reached (wrong DSN, server down, authentication refused)."""
 
 
-class PostgisStore:
+class PostgisStore(SqlStore):
     """A dataset in a PostgreSQL/PostGIS database. Thread-safe; create one per DSN and share it."""
+
+    PH = "%s"
+    VERSION_PREFIX = "pg"
+    GEOM = GEOM
+    ORDER = ORD
+    AUDIT_ORDER = ORD
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 30.0):
         self.dsn = dsn
@@ -145,29 +150,43 @@ class PostgisStore:
             raise RuntimeError("the database schema lags the data contract (data/schema.py): missing "
                                + ", ".join(missing) + "; add a migration in data/migrations")
 
-    # -- reading ---------------------------------------------------------------------
-    def version(self) -> str:
-        with self.connection() as conn:
-            return _version_string(*conn.execute(
-                "SELECT dataset_id, version FROM dataset_version WHERE id = 1").fetchone())
+    # -- dialect (data/sqlstore.py) ------------------------------------------------------
+    def _source(self) -> str:
+        return _redact(self.dsn)
 
-    def load(self, layers: tuple[str, ...] | None = None) -> Bundle:
-        """The dataset as a Bundle, read from one consistent snapshot. ``layers`` limits
-        which layers are read (the others are empty), e.g. to skip households."""
-        names = [layer.name for layer in LAYERS if layers is None or layer.name in layers]
-        frames = {}
+    @contextlib.contextmanager
+    def _read(self):
         with self.connection() as conn:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                # Lock before the snapshot is taken so that no TRUNCATE committed after
-                # our snapshot can make a table look empty (TRUNCATE is not MVCC-safe).
-                conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(
-                    sql.SQL(", ").join(sql.Identifier(n) for n in [*names, "dataset_version"])))
-                dataset_id, number = conn.execute(
-                    "SELECT dataset_id, version FROM dataset_version WHERE id = 1").fetchone()
-                for name in names:
-                    frames[name] = _read_layer(conn, LAYER_BY_NAME[name])
-        return make_bundle(frames, source=_redact(self.dsn), version=_version_string(dataset_id, number))
+                yield conn
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self.connection() as conn:
+            with conn.transaction():
+                yield conn
+
+    def _in(self, column: str, values) -> tuple[str, object]:
+        return f'"{column}" = ANY(%s)', [str(v) for v in values]
+
+    def _lock_dataset(self, conn) -> None:
+        conn.execute("SELECT 1 FROM dataset_version WHERE id = 1 FOR UPDATE")
+
+    def _read_frame(self, conn, layer, where: str = "", params=()) -> pd.DataFrame:
+        return _read_layer(conn, layer, where, params)
+
+    def _insert_frame(self, conn, layer, df) -> None:
+        _copy_in(conn, layer, df)
+
+    def _insert_rows(self, conn, table: str, columns, rows) -> None:
+        if not rows:
+            return
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        with conn.cursor() as cur, cur.copy(stmt) as cp:
+            for row in rows:
+                cp.write_row(row)
 
     def schema_info(self) -> dict:
         """What the database holds, for checks and operators: geometry columns
@@ -217,95 +236,6 @@ class PostgisStore:
         df = pd.DataFrame(rows, columns=["grid_id", "buildings", "households", "persons"])
         return df.set_index("grid_id").astype("int64")
 
-    # -- writing ---------------------------------------------------------------------
-    def write_all(self, bundle: Bundle, *, progress=None) -> None:
-        """Replace the whole dataset atomically. ``progress(layer, rows)`` is called per layer."""
-        layers = {layer.name: bundle.layers.get(layer.name) for layer in LAYERS}
-        self._replace(layers, expected_version=None, all_layers=True, progress=progress)
-
-    def replace_layers(self, layers: dict, *, expected_version: str | None = None, progress=None) -> str:
-        return self._replace(layers, expected_version=expected_version, all_layers=False, progress=progress)
-
-    def _replace(self, layers: dict, *, expected_version, all_layers: bool, progress) -> str:
-        unknown = sorted(set(layers) - set(LAYER_BY_NAME))
-        if unknown:
-            raise DataError(f"unknown layer(s) {', '.join(unknown)}", file=_redact(self.dsn))
-        checked = {}
-        for layer in LAYERS:  # contract order; validate everything before touching the database
-            if layer.name in layers:
-                df = layers[layer.name]
-                checked[layer.name] = prepare_frame(layer, df if df is not None else empty_frame(layer))
-        with self.connection() as conn:
-            with conn.transaction():
-                self._lock_version(conn, expected_version)
-                if checked:
-                    conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
-                        sql.SQL(", ").join(sql.Identifier(n) for n in checked)))
-                for name, df in checked.items():
-                    _copy_in(conn, LAYER_BY_NAME[name], df)
-                    if progress is not None:
-                        progress(name, len(df))
-                return self._bump(conn)
-
-    def _lock_version(self, conn, expected_version: str | None) -> tuple[str, int]:
-        dataset_id, number = conn.execute(
-            "SELECT dataset_id, version FROM dataset_version WHERE id = 1 FOR UPDATE").fetchone()
-        current = _version_string(dataset_id, number)
-        if expected_version is not None and expected_version != current:
-            raise ConflictError(f"{_redact(self.dsn)}: the data changed since it was loaded (expected version "
-                                f"{expected_version}, found {current}); nothing was saved, reload and retry")
-        return dataset_id, number
-
-    @staticmethod
-    def _bump(conn) -> str:
-        return _version_string(*conn.execute(
-            "UPDATE dataset_version SET version = version + 1, updated_at = now() WHERE id = 1 "
-            "RETURNING dataset_id, version").fetchone())
-
-    # -- plan operations -------------------------------------------------------------
-    def save_plan(self, plan_id: str, grids_gdf, assignments_df, expected_plan_version: int, user: str) -> int:
-        """Replace one plan's grids and assignments when plans.version is still
-        ``expected_plan_version`` (else ConflictError); bumps the plan version and the
-        dataset version and writes an audit row, all in one transaction. Returns the
-        new plan version."""
-        grids, assignments = prepare_plan_frames(plan_id, grids_gdf, assignments_df)
-        grids = prepare_frame(LAYER_BY_NAME["grids"], grids)
-        assignments = prepare_frame(LAYER_BY_NAME["assignments"], assignments)
-        with self.connection() as conn:
-            with conn.transaction():
-                self._lock_version(conn, None)  # one lock order for every writer: no deadlocks
-                row = conn.execute("UPDATE plans SET version = version + 1 WHERE id = %s AND version = %s "
-                                   "RETURNING version", (plan_id, int(expected_plan_version))).fetchone()
-                if row is None:
-                    found = conn.execute("SELECT version FROM plans WHERE id = %s", (plan_id,)).fetchone()
-                    if found is None:
-                        raise DataError(f"unknown plan {plan_id!r}", file=_redact(self.dsn), layer="plans")
-                    raise ConflictError(f"plan {plan_id!r} was changed by someone else (expected version "
-                                        f"{expected_plan_version}, found {found[0]}); nothing was saved, "
-                                        f"reload the plan and retry")
-                new_version = int(row[0])
-                conn.execute("DELETE FROM assignments WHERE plan_id = %s", (plan_id,))
-                conn.execute("DELETE FROM grids WHERE plan_id = %s", (plan_id,))
-                _copy_in(conn, LAYER_BY_NAME["grids"], grids)
-                _copy_in(conn, LAYER_BY_NAME["assignments"], assignments)
-                self._insert_audit(conn, user, "save_plan", f"plan:{plan_id}",
-                                   plan_audit_detail(new_version, grids, assignments))
-                self._bump(conn)
-        return new_version
-
-    def append_audit(self, user: str, action: str, object: str, detail: str = "") -> None:
-        """Append one audit row. The audit log is append-only and outside optimistic
-        locking: it does not bump the dataset version (so it never makes a save stale)."""
-        with self.connection() as conn:
-            with conn.transaction():
-                self._insert_audit(conn, user, action, object, detail)
-
-    @staticmethod
-    def _insert_audit(conn, user, action, object, detail) -> None:
-        conn.execute(sql.SQL("INSERT INTO audit_log (ts, {}, action, object, detail) VALUES (%s, %s, %s, %s, %s)")
-                     .format(sql.Identifier("user")),
-                     (utc_now(), str(user), str(action), str(object), "" if detail is None else str(detail)))
-
 
 # -- helpers -------------------------------------------------------------------------
 def _version_string(dataset_id: str, number: int) -> str:
@@ -316,42 +246,6 @@ def _redact(dsn: str) -> str:
     """The DSN without its password (safe to show and log)."""
     dsn = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
-
-
-def prepare_frame(layer: Layer, df: pd.DataFrame) -> pd.DataFrame:
-    """conform() plus what a typed table needs: geometry type (Polygon promoted to
-    MultiPolygon where the layer is multi), non-null unique keys. Raises DataError
-    naming layer, row and field; never quotes the values."""
-    out = conform(layer.name, df)
-    n = len(out)
-    if layer.geometry and n:
-        geoms = np.asarray(out.geometry.values, dtype=object)
-        geoms = np.where(pd.isna(geoms), None, geoms)
-        types = shapely.get_type_id(geoms)
-        if layer.geometry == "MultiPolygon":
-            poly = types == 3
-            if poly.any():
-                idx = np.flatnonzero(poly)
-                geoms[idx] = shapely.multipolygons(geoms[idx], indices=np.arange(len(idx)))
-                types = shapely.get_type_id(geoms)
-        want = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPolygon": 6}[layer.geometry]
-        bad = np.flatnonzero((types != want) & (types != -1))
-        if len(bad):
-            i = int(bad[0])
-            raise DataError(f"geometry must be {layer.geometry}, not {geoms[i].geom_type}",
-                            layer=layer.name, row=i + 1, field="geometry")
-        out = gpd.GeoDataFrame(out.drop(columns="geometry"), geometry=gpd.GeoSeries(geoms, crs=CRS), crs=CRS)
-    key = [c for c in layer.key if c in out.columns]
-    if key and n and layer.name != "walk_edges":  # walk_edges may hold parallel edges
-        for c in key:
-            nulls = np.flatnonzero(out[c].isna().to_numpy())
-            if len(nulls):
-                raise DataError("key value is missing", layer=layer.name, row=int(nulls[0]) + 1, field=c)
-        dup = np.flatnonzero(out.duplicated(key).to_numpy())
-        if len(dup):
-            raise DataError(f"duplicate key ({', '.join(key)})", layer=layer.name, row=int(dup[0]) + 1,
-                            field=",".join(key))
-    return out
 
 
 def _python_column(s: pd.Series, t: str) -> np.ndarray:
@@ -412,10 +306,29 @@ def _data_error(layer: Layer, e: psycopg.Error, cols: list[str]) -> DataError:
     return DataError(f"refused by the database: {what}", layer=layer.name, row=row, field=field)
 
 
-def _read_layer(conn, layer: Layer) -> pd.DataFrame:
+def _where(where: str, params) -> sql.Composable:
+    """A WHERE fragment with %s placeholders, values bound client-side as literals (COPY takes no
+    server-side parameters)."""
+    parts = where.split("%s")
+    if len(parts) - 1 != len(params):
+        raise ValueError("placeholder count does not match the parameters")
+    out: list = [sql.SQL(parts[0])]
+    for value, tail in zip(params, parts[1:]):
+        out += [sql.Literal(value), sql.SQL(tail)]
+    return sql.SQL(" WHERE ") + sql.Composed(out)
+
+
+def _read_layer(conn, layer: Layer, where: str = "", params=()) -> pd.DataFrame:
     cols = [ORD, *layer.column_names] + ([GEOM] if layer.geometry else [])
-    stmt = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv, NULL {})").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(layer.name), sql.Literal(NULL))
+    types = dict(layer.columns)
+    texts = {c for c in layer.column_names if types[c] not in ("int", "float", "bool")}
+    # text values are read with a one-character prefix so that no stored text (not even "\N")
+    # can be mistaken for the NULL marker of the CSV stream
+    sel = [sql.SQL("CASE WHEN {c} IS NULL THEN NULL ELSE 'v' || {c}::text END").format(c=sql.Identifier(c))
+           if c in texts else sql.Identifier(c) for c in cols]
+    stmt = sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT csv, NULL {})").format(
+        sql.SQL(", ").join(sel), sql.Identifier(layer.name),
+        _where(where, params) if where else sql.SQL(""), sql.Literal(NULL))
     buf = io.BytesIO()
     with conn.cursor() as cur, cur.copy(stmt) as cp:
         for chunk in cp:
@@ -423,7 +336,6 @@ def _read_layer(conn, layer: Layer) -> pd.DataFrame:
     if buf.tell() == 0:
         return empty_frame(layer)
     buf.seek(0)
-    types = dict(layer.columns)
     dtypes = {ORD: "int64"}
     for c in cols[1:]:
         t = types.get(c, "str")
@@ -435,6 +347,9 @@ def _read_layer(conn, layer: Layer) -> pd.DataFrame:
     if not df[ORD].is_monotonic_increasing:
         df = df.sort_values(ORD, kind="stable")
     df = df.drop(columns=ORD).reset_index(drop=True)
+    for c in texts:
+        v = df[c].astype(object)
+        df[c] = v.where(v.isna(), v.str[1:])
     for c, t in layer.columns:
         if t == "bool":
             df[c] = df[c].map({"t": True, "f": False}).fillna(False).astype(bool)

@@ -1,9 +1,13 @@
-"""The Store protocol: where a dataset lives. GeoPackage (embedded default) and PostGIS implement it."""
+"""The Store protocol: where a dataset lives. GeoPackage (embedded default) and PostGIS
+implement it, both through the one write model of data/sqlstore.py.
+
+``open_store(settings)`` is the one way to open a store, for the app and every CLI command:
+``--dsn`` / ``DATABASE_URL`` (PostGIS) wins over ``--data`` (a GeoPackage); neither opens the
+shipped sample (a working copy of it: see minsheng.settings.sample_working_copy).
+"""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
-
-from data.bundle import Bundle
 
 
 class ConflictError(RuntimeError):
@@ -12,24 +16,37 @@ class ConflictError(RuntimeError):
 
 @runtime_checkable
 class Store(Protocol):
-    def load(self) -> Bundle: ...
+    def version(self) -> str:
+        """The dataset version: one cheap indexed read."""
 
-    def version(self) -> str: ...
+    def read_model(self, previous=None):
+        """What a dashboard process keeps per dataset version (no household rows, users or
+        audit log); unchanged layers are reused from ``previous``."""
 
-    def write_all(self, bundle: Bundle) -> None:
-        """Replace the whole dataset atomically: on any error the store is left as it was."""
+    def load(self, layers: tuple[str, ...] | None = None):
+        """The whole dataset from one snapshot (CLI, exports, copies between stores)."""
+
+    def households(self, building_ids): ...
+
+    def grid_households(self, plan_id: str, grid_id: str): ...
+
+    def write_all(self, bundle) -> None:
+        """Replace the whole dataset in one transaction: on any error the store is left as it was."""
 
     def replace_layers(self, layers: dict, *, expected_version: str | None = None) -> str:
-        """Replace some layers in one transaction; refuse with ConflictError when the
-        store's version is not expected_version. Returns the new version."""
+        """Replace some layers in one transaction; refuse with ConflictError when the store's
+        version is not expected_version. Returns the new version."""
 
-    def save_plan(self, plan_id: str, grids_gdf, assignments_df, expected_plan_version: int, user: str) -> int:
+    def save_plan(self, plan_id: str, grids_gdf, assignments_df, expected_plan_version: int, user: str,
+                  **kw) -> int:
         """Replace one plan's grids and assignments if plans.version is still
         expected_plan_version (else ConflictError, nothing written); bump it, write an
-        audit row; returns the new plan version. See data/plan_ops.py."""
+        audit row; returns the new plan version."""
 
     def append_audit(self, user: str, action: str, object: str, detail: str = "") -> None:
         """Append one row to audit_log (no personal data in detail)."""
+
+    def get_user(self, username: str) -> dict | None: ...
 
 
 def open_store(settings) -> Store:

@@ -6,7 +6,6 @@ a head, and the per-grid and per-community tables. Pure: frames in, frames out.
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.codes import check_codes
+from geo.stats import as_stats, tag_columns
 from geo.validate import KINDS, PlanIndex, Problem, Tolerances, plan_index, problems_frame, validate_plan
 
 COUNT_COLUMNS = ("buildings", "households", "persons")
@@ -30,35 +30,6 @@ def _band_of(bands, level: int):
     return (b.low, b.high) if hasattr(b, "low") else (int(b[0]), int(b[1]))
 
 
-def _tag_matrix(tags: pd.Series, rows: np.ndarray, n_rows: int, tag_keys) -> np.ndarray:
-    """Count of households per (row, tag key): rows[i] is household i's row (-1 = none)."""
-    tag_keys = list(tag_keys)
-    out = np.zeros((n_rows, len(tag_keys)), dtype=np.int64)
-    if len(tags) == 0 or not tag_keys:
-        return out
-    vals = tags.to_numpy(dtype=object)
-    try:  # contract bundles hold lists; map(len) and chain run at C speed
-        lengths = np.fromiter(map(len, vals), dtype=np.int64, count=len(vals))
-        flat = list(itertools.chain.from_iterable(vals))
-    except TypeError:  # None / NaN among the tags
-        vals = np.array([v if isinstance(v, (list, tuple)) else () for v in vals] + [None], dtype=object)[:-1]
-        lengths = np.fromiter(map(len, vals), dtype=np.int64, count=len(vals))
-        flat = list(itertools.chain.from_iterable(vals))
-    if not flat:
-        return out
-    key_pos = pd.Index(tag_keys).get_indexer(pd.Index(flat, dtype=object))
-    hh = np.repeat(np.arange(len(vals), dtype=np.int64), lengths)
-    ok = (key_pos >= 0) & (rows[hh] >= 0)
-    k = len(tag_keys)
-    pair = hh[ok] * k + key_pos[ok]
-    if len(pair) > 1 and (np.diff(pair) <= 0).any():  # a tag listed twice for one household counts once
-        pair = np.sort(pair)
-        pair = pair[np.r_[True, np.diff(pair) != 0]]
-    cell = rows[pair // k] * k + pair % k
-    out += np.bincount(cell, minlength=n_rows * k).reshape(n_rows, k)
-    return out
-
-
 def grid_table(grids: pd.DataFrame, households: pd.DataFrame, index: PlanIndex, *, bands=None,
                tag_keys=None) -> pd.DataFrame:
     """One row per grid of the plan: id, level, parent_id, community_id, code, name, buildings,
@@ -69,23 +40,24 @@ def grid_table(grids: pd.DataFrame, households: pd.DataFrame, index: PlanIndex, 
     grid); a level-1 grid sums its level-2 grids. Households of unknown or unassigned
     buildings are not counted here (see plan_totals)."""
     ix = index
-    tag_keys = list(tag_keys) if tag_keys is not None else sorted(
-        set(itertools.chain.from_iterable(t for t in households["tags"] if isinstance(t, (list, tuple)))))
+    st = as_stats(households, tag_keys or ())
+    tag_keys = list(tag_keys) if tag_keys is not None else tag_columns(st)
     gids = ix.grid_ids
     pos = pd.Series(np.arange(len(gids)), index=gids)
     pos = pos[~pos.index.duplicated()]
     n = len(gids)
     # building -> row of its level-2 grid
     b_row = ix.building_grid.map(pos)
-    hb = households["building_id"].astype("string")
+    hb = st["building_id"].astype("string")
     h_row = hb.map(b_row).fillna(-1).to_numpy(dtype=np.int64)
-    persons = pd.to_numeric(households["persons"], errors="coerce").fillna(0).to_numpy(dtype=float)
     has = h_row >= 0
+    rows = h_row[has]
     l2 = np.zeros((n, 3 + len(tag_keys)), dtype=np.int64)
     l2[:, 0] = np.bincount(b_row.to_numpy(dtype=np.int64), minlength=n)
-    l2[:, 1] = np.bincount(h_row[has], minlength=n)
-    l2[:, 2] = np.rint(np.bincount(h_row[has], weights=persons[has], minlength=n)).astype(np.int64)
-    l2[:, 3:] = _tag_matrix(households["tags"], h_row, n, tag_keys)
+    l2[:, 1] = np.rint(np.bincount(rows, weights=st["households"].to_numpy(dtype=float)[has], minlength=n))
+    l2[:, 2] = np.rint(np.bincount(rows, weights=st["persons"].to_numpy(dtype=float)[has], minlength=n))
+    for j, key in enumerate(tag_keys):
+        l2[:, 3 + j] = np.rint(np.bincount(rows, weights=st[key].to_numpy(dtype=float)[has], minlength=n))
     # level-1 = sum of its level-2 grids
     level = ix.level.to_numpy()
     parent = ix.parent.to_numpy(dtype=object)
@@ -139,16 +111,19 @@ def community_table(communities: pd.DataFrame, table: pd.DataFrame, index: PlanI
 
 
 def plan_totals(households: pd.DataFrame, index: PlanIndex) -> dict:
-    """Where every household is: in a grid, in a building without a grid, or without a building."""
-    hb = households["building_id"].astype("string")
-    known = hb.isin(index.building_ids)
-    in_grid = hb.isin(index.building_grid.index)
-    persons = pd.to_numeric(households["persons"], errors="coerce").fillna(0)
+    """Where every household is: in a grid, in a building without a grid, or without a building.
+    ``households``: a stats frame (geo/stats.py) or household rows."""
+    st = as_stats(households)
+    hb = st["building_id"].astype("string")
+    known = hb.isin(index.building_ids).to_numpy()
+    in_grid = hb.isin(index.building_grid.index).to_numpy()
+    hh = st["households"].to_numpy(dtype=np.int64)
+    persons = st["persons"].to_numpy(dtype=np.int64)
     return {"buildings": int(len(index.building_ids)), "buildings_in_grids": int(len(index.building_grid)),
-            "households": int(len(households)), "households_in_grids": int(in_grid.sum()),
-            "households_unassigned_building": int((known & ~in_grid).sum()),
-            "households_orphan": int((~known).sum()),
-            "persons": int(persons.sum()), "persons_in_grids": int(persons[in_grid.to_numpy()].sum())}
+            "households": int(hh.sum()), "households_in_grids": int(hh[in_grid].sum()),
+            "households_unassigned_building": int(hh[known & ~in_grid].sum()),
+            "households_orphan": int(hh[~known].sum()),
+            "persons": int(persons.sum()), "persons_in_grids": int(persons[in_grid].sum())}
 
 
 def band_problems(table: pd.DataFrame, communities_table: pd.DataFrame) -> list[Problem]:
@@ -248,5 +223,5 @@ def audit_bundle(bundle, plan_id: str | None = None, settings=None, *, tag_keys=
     (minsheng.settings.Settings) gives the household bands per level."""
     plan_id = plan_id or bundle.adopted_plan_id()
     return audit_plan(bundle.plan_grids(plan_id), bundle.communities, bundle.buildings,
-                      bundle.plan_assignments(plan_id), bundle.households, bands=settings, tag_keys=tag_keys,
+                      bundle.plan_assignments(plan_id), bundle.building_stats, bands=settings, tag_keys=tag_keys,
                       tolerances=tolerances, code_prefix=code_prefix)

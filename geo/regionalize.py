@@ -33,6 +33,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
+from geo.stats import as_stats, is_stats
 from geo.crs import metric_crs
 from geo.plan import Plan, make_context, renumber_codes
 from geo.tessellate import building_cells_by_zone
@@ -98,10 +99,11 @@ def building_graph(buildings: gpd.GeoDataFrame, households: pd.DataFrame, commun
         if none.any():
             sub[none] = tree.nearest(pts[miss][none])
         comm[np.flatnonzero(miss)] = cids[sub]
-    hb = households["building_id"].astype(str)
-    w = hb.value_counts().reindex(ids).fillna(0).to_numpy(dtype=float)
-    persons = pd.to_numeric(households["persons"], errors="coerce").fillna(0).groupby(hb).sum().reindex(ids) \
-        .fillna(0).to_numpy(dtype=float) if "persons" in households.columns else w.copy()
+    st = as_stats(households)
+    per = st.groupby(st["building_id"].astype(str))[["households", "persons"]].sum().reindex(ids).fillna(0)
+    w = per["households"].to_numpy(dtype=float)
+    persons = per["persons"].to_numpy(dtype=float) if is_stats(households) or "persons" in households.columns \
+        else w.copy()
     zones = gpd.GeoSeries(np.asarray(cm.geometry.values), index=cids, crs=crs)
     cells = np.asarray(building_cells_by_zone(bm, comm, zones).values, dtype=object)
     ok = ~shapely.is_empty(cells)

@@ -17,6 +17,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from geo.stats import as_stats, tag_columns
 from geo.network import Snap, WalkGraph, snap
 
 WALK_SPEED_M_MIN = 80.0     # DESIGN.md default (4.8 km/h)
@@ -179,14 +180,15 @@ def summary(table: pd.DataFrame, households: pd.DataFrame | None = None) -> pd.D
                                                    unreachable=("unreachable", "sum"))
     out["building_share"] = out["buildings_within"] / out["buildings"].where(out["buildings"] > 0)
     if households is not None:
-        per_b = households.groupby("building_id").size().rename("hh")
+        st = as_stats(households)
+        per_b = st.groupby("building_id")["households"].sum().rename("hh")
         t = t.merge(per_b, left_on="building_id", right_index=True, how="left").fillna({"hh": 0})
         t["hh_within"] = t["hh"] * t["within"]
         hh = t.groupby("service_type", sort=False)[["hh", "hh_within"]].sum()
         out["households"] = hh["hh"].astype(int)
         out["households_within"] = hh["hh_within"].astype(int)
         out["household_share"] = out["households_within"] / out["households"].where(out["households"] > 0)
-        homeless = int((~households["building_id"].isin(table["building_id"])).sum())
+        homeless = int(st.loc[~st["building_id"].isin(table["building_id"]), "households"].sum())
         out.attrs["households_without_building"] = homeless
     return out.reset_index()
 
@@ -304,12 +306,11 @@ def coverage_shares(table: pd.DataFrame, assignments: pd.DataFrame, households: 
     no row in ``table`` count as not covered. Columns: scope, scope_id, service_type, group,
     households, within, share (NaN when households == 0).
     """
-    hh = households[["building_id", "tags"]]
-    tagged = hh.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "group"})
-    if groups is not None:
-        tagged = tagged[tagged["group"].isin(list(groups))]
-    per = pd.concat([hh[["building_id"]].assign(group="all"), tagged[["building_id", "group"]]])
-    per = per.groupby(["building_id", "group"], sort=False).size().rename("households").reset_index()
+    st = as_stats(households, groups or ())
+    keys = [k for k in tag_columns(st) if groups is None or k in set(groups)]
+    per = st[["building_id", "households", *keys]].rename(columns={"households": "all"}).melt(
+        id_vars="building_id", var_name="group", value_name="households")
+    per = per[(per["households"] > 0) | (per["group"] == "all")].reset_index(drop=True)
     w = table[["building_id", "service_type", "within"]]
     types = pd.DataFrame({"service_type": pd.unique(w["service_type"])})
     per = per.merge(types, how="cross").merge(w, on=["building_id", "service_type"], how="left")

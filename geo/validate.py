@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.stats import as_stats
 from geo.crs import metric_crs
 from geo.tessellate import polygonal
 
@@ -371,17 +372,18 @@ def check_buildings(ix: PlanIndex, assignments: pd.DataFrame, b_geoms: np.ndarra
 
 
 def check_households(households: pd.DataFrame, building_ids: pd.Index) -> list:
+    """Households whose building is unknown, one problem per unknown building id (ids: that
+    building id). ``households``: a stats frame (geo/stats.py) or household rows."""
     out = []
-    hb = households["building_id"].astype("string")
-    orphan = ~hb.isin(building_ids).to_numpy()
-    if orphan.any():
-        h = pd.DataFrame({"id": households["id"].astype(str).to_numpy()[orphan],
-                          "b": hb.fillna("<none>").to_numpy()[orphan],
-                          "persons": pd.to_numeric(households["persons"], errors="coerce").fillna(0).to_numpy()[orphan]})
-        for bid, g in h.groupby("b", sort=True):
-            out.append(("orphan_household", tuple(g["id"]),
-                        f"{len(g)} 户 ({int(g['persons'].sum())} 人) 的楼栋 {bid} 不存在 / {len(g)} households "
-                        f"({int(g['persons'].sum())} persons) refer to unknown building {bid}", None))
+    st = as_stats(households)
+    hb = st["building_id"].astype("string")
+    orphan = ~hb.isin(building_ids).to_numpy() & (st["households"].to_numpy() > 0)
+    for bid, n, p in zip(hb.fillna("").to_numpy()[orphan], st["households"].to_numpy()[orphan],
+                         st["persons"].to_numpy()[orphan]):
+        bid = bid or "<none>"
+        out.append(("orphan_household", (str(bid),),
+                    f"{int(n)} 户 ({int(p)} 人) 的楼栋 {bid} 不存在 / {int(n)} households "
+                    f"({int(p)} persons) refer to unknown building {bid}", None))
     return out
 
 
@@ -443,15 +445,18 @@ def validate_plan(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, buildi
         overlap_parent[hit] = True
         found += check_gaps(p_ids, p_geoms, cpp, g_geoms[kids], inside_area[kids], overlap_parent, tol, what, child_what)
     t4 = time.perf_counter()
-    hb = households["building_id"].astype("string")
+    st = as_stats(households)
     b_pos = pd.Series(np.arange(len(bids)), index=ix.building_ids)
     b_pos = b_pos[~b_pos.index.duplicated()]
-    hpos = hb.map(b_pos).dropna().to_numpy(dtype=int)
-    hh_per_building = np.bincount(hpos, minlength=len(bids))
+    hpos = st["building_id"].astype("string").map(b_pos)
+    ok = hpos.notna().to_numpy()
+    hh_per_building = np.rint(np.bincount(hpos[ok].to_numpy(dtype=int),
+                                          weights=st["households"].to_numpy(dtype=float)[ok],
+                                          minlength=len(bids))).astype(np.int64)
     l2_sel = np.flatnonzero(level == 2)
     found += check_buildings(ix, assignments, b_geoms, g_geoms[l2_sel], gids[l2_sel], hh_per_building, tol)
     t5 = time.perf_counter()
-    found += check_households(households, ix.building_ids)
+    found += check_households(st, ix.building_ids)
     # problem geometries back to the input CRS, in one go
     geo = np.array([f[3] for f in found], dtype=object)
     has = ~shapely.is_missing(geo) if len(geo) else np.zeros(0, bool)

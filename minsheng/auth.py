@@ -71,20 +71,28 @@ class User:
 ANONYMOUS = User()
 
 
+def user_from_row(row: dict | None) -> User | None:
+    """A User from one ``users`` row (store.get_user), or None."""
+    if not row:
+        return None
+    return User(str(row["username"]), str(row["role"]), row.get("grid_id") or None,
+                str(row.get("display_name") or ""))
+
+
 def find_user(users, username: str) -> User | None:
     """users: DataFrame (username, password_hash, role, grid_id, display_name)."""
     row = users[users["username"] == username]
     if not len(row):
         return None
-    r = row.iloc[0]
-    return User(str(r["username"]), str(r["role"]), r["grid_id"] or None, str(r["display_name"] or ""))
+    return user_from_row(row.iloc[0].to_dict())
 
 
-def authenticate(users, username: str, password: str) -> User | None:
-    row = users[users["username"] == (username or "")]
-    if not len(row):
-        verify_password(password, "scrypt$16384$8$1$00$00")  # same work whether or not the user exists
+def authenticate(row: dict | None, password: str) -> User | None:
+    """Check ``password`` against one users row (store.get_user(username)); the same work
+    whether or not the user exists."""
+    if not row:
+        verify_password(password, "scrypt$16384$8$1$00$00")
         return None
-    if not verify_password(password, row["password_hash"].iloc[0]):
+    if not verify_password(password, row.get("password_hash")):
         return None
-    return find_user(users, username)
+    return user_from_row(row)

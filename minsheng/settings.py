@@ -8,7 +8,37 @@ from pathlib import Path
 
 
 def sample_path() -> Path:
+    """The shipped sample as packaged (read only: never written to)."""
     return Path(str(resources.files("data").joinpath("samples", "haidian_xueqing.gpkg")))
+
+
+def home_dir() -> Path:
+    """Where the embedded default keeps its working files: $MINSHENG_HOME, else
+    ~/.local/share/minsheng."""
+    env = os.environ.get("MINSHENG_HOME")
+    return Path(env) if env else Path.home() / ".local" / "share" / "minsheng"
+
+
+def sample_working_copy() -> Path:
+    """The project `python app.py` opens by default: a working copy of the shipped sample in
+    home_dir(), made on first use (sign-ins and edits go there, never into the package). A
+    new release of the sample replaces a copy made from an older one."""
+    import hashlib
+    import shutil
+    src = sample_path()
+    digest = hashlib.blake2b(src.read_bytes(), digest_size=8).hexdigest()
+    home = home_dir()
+    dst = home / "haidian_xueqing.gpkg"
+    stamp = home / "haidian_xueqing.source"
+    if not dst.exists() or not stamp.exists() or stamp.read_text().strip() != digest:
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = home / f".haidian_xueqing.{os.getpid()}.tmp"
+        shutil.copyfile(src, tmp)  # the packaged demo (synthetic households only)
+        for extra in ("-wal", "-shm"):
+            Path(str(dst) + extra).unlink(missing_ok=True)
+        os.replace(tmp, dst)
+        stamp.write_text(digest)
+    return dst
 
 
 @dataclass(frozen=True)
@@ -45,7 +75,7 @@ class Settings:
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data) if self.data else sample_path()
+        return Path(self.data) if self.data else sample_working_copy()
 
     def with_(self, **kw) -> "Settings":
         return replace(self, **kw)

@@ -7,3 +7,10 @@ if str(ROOT) not in sys.path:
 
 # Throwaway PostgreSQL/PostGIS cluster fixtures (pg_cluster, pg_dsn): see tests/pg.py.
 from tests.pg import pg_cluster, pg_dsn  # noqa: E402,F401
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+# The embedded default's working files (the sample's working copy, generated keys) go to a
+# throwaway folder, never to the developer's ~/.local/share/minsheng.
+os.environ.setdefault("MINSHENG_HOME", tempfile.mkdtemp(prefix="minsheng-home-"))

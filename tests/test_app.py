@@ -15,7 +15,7 @@ def app():
 
 @pytest.fixture(scope="module")
 def bundle(app):
-    return app.server.config["MINSHENG_CONTEXT"].bundle()
+    return app.server.config["MINSHENG_CONTEXT"].store.load()  # the whole dataset (households too)
 
 
 def params(bundle, view="overview", layers=ALL_LAYERS, lang="zh", stypes=None, selected=None, level=2,

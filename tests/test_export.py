@@ -160,7 +160,8 @@ def test_cli_export_formats(store, tmp_path, capsys):
     assert main(["export", "--data", d, "--format", "geojson", "--layers", "grids", "--out", str(tmp_path / "g.json")]) == 0
     before = store.version()
     assert main(["export", "--data", d, "--out", str(tmp_path / "p.xlsx"), "--allow-personal", "--user", "lead"]) == 0
-    assert store.version() != before and store.load().audit_log["action"].tolist() == ["export_personal"]
+    # the audit row is appended; the dataset itself (and so its version) is unchanged
+    assert store.version() == before and store.load().audit_log["action"].tolist() == ["export_personal"]
     assert main(["export", "--data", d, "--plan", "zzz", "--out", str(tmp_path / "z.xlsx")]) == 2
     assert "no plan 'zzz'" in capsys.readouterr().err
 

@@ -220,8 +220,8 @@ def test_malformed_csv_and_missing_sheet(store, tmp_path):
 class _RacingStore(GpkgStore):
     """Someone else saves between our load and our write."""
 
-    def load(self):
-        b = super().load()
+    def load(self, layers=None):
+        b = super().load(layers)
         other = b.households.assign(persons=9)
         GpkgStore(self.path).replace_layers({"households": other})
         return b

@@ -151,7 +151,7 @@ def test_every_slide_has_title_map_legend_attribution(app, lang):
 
 
 def test_overview_strip_figures(app):
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()
     strip = text_of(find(slide(app, 0), "present-strip"))
     assert f"{len(b.households):,}" in strip and f"{int(b.households['persons'].sum()):,}" in strip
     g = b.plan_grids(b.adopted_plan_id())
@@ -205,7 +205,7 @@ def test_plan_change_slide(app2, two_plans):
     fig = find(body, P.MAP)["props"]["figure"]
     moved_tr = [tr for tr in fig["data"] if tr.get("name", "").startswith("调整的楼栋")]
     assert len(moved_tr) == 1 and sorted(moved_tr[0]["locations"]) == sorted(moved)
-    b = app2.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app2.server.config["MINSHENG_CONTEXT"].store.load()
     names = dict(zip(b.grids["id"], b.grids["name"]))
     table = text_of(find(body, "present-plan-table"))
     assert names[src] in table and names[dst] in table and "调整前" in table
@@ -214,7 +214,7 @@ def test_plan_change_slide(app2, two_plans):
 
 
 def test_no_personal_data_on_any_slide_even_for_admin(app2):
-    b = app2.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app2.server.config["MINSHENG_CONTEXT"].store.load()
     admin = app2.server.test_client()
     assert admin.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 302
     secrets = set(b.households["head_name"].dropna().astype(str)) | set(b.households["phone"].dropna().astype(str))

@@ -60,7 +60,7 @@ def login(app, user, password=PASSWORD):
 
 
 def panel(app, client, grid):
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()
     return str(call(app, f"{ids.PANEL}.children", params(b, selected=grid), client=client))
 
 
@@ -94,7 +94,7 @@ def test_login_and_audit(app, project):
 def test_ledger_panel_by_role(app, project, user, own_ok, other_ok):
     _, own, other = project
     client = login(app, user)[0] if user else app.server.test_client()
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()
     a = b.plan_assignments(b.adopted_plan_id())
     for grid, ok in ((own, own_ok), (other, other_ok)):
         hh = b.households[b.households["building_id"].isin(a.loc[a["grid_id"] == grid, "building_id"])]
@@ -128,7 +128,7 @@ def test_ledger_export_by_role(app, project, user, own_status, other_status):
                                           ("admin", True)])
 def test_audit_view_admin_only(app, user, allowed):
     client = login(app, user)[0] if user else app.server.test_client()
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()
     text = str(call(app, f"{ids.PANEL}.children", params(b, view="admin"), client=client))
     assert ("audit-table" in text) == allowed and ("无权限" in text) != allowed
     page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")], client=client))
@@ -139,7 +139,7 @@ def test_require_login_guards_every_callback(project):
     app = create_app(Settings(data=str(project[0]), require_login=True, secret_key="k" * 32))
     anon = app.server.test_client()
     assert anon.get("/").status_code == 302
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()
     r = call(app, f"{ids.PANEL}.children", params(b), client=anon, expect=401)
     assert r.status_code == 401
     assert anon.get("/login").status_code == 200

@@ -205,7 +205,8 @@ def test_orphan_households_are_reported_not_dropped():
     plan["households"] = pd.concat([plan["households"], extra], ignore_index=True)
     a = audit(plan)
     orphan = only(a, "orphan_household")
-    assert [p.ids for p in orphan] == [("h10", "h11")] and "7 persons" in orphan[0].detail
+    # one problem per unknown building (what a user fixes), with its households and persons
+    assert [p.ids for p in orphan] == [("ghost",)] and "2 households (7 persons)" in orphan[0].detail
     assert a.totals["households_orphan"] == 2 and a.totals["households"] == 11
 
 

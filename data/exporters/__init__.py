@@ -5,10 +5,8 @@ includes personal data is recorded in the audit log with record_export().
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 
 
 def record_export(store, *, fmt: str, out, user: str = "", allow_personal: bool = False,
@@ -17,9 +15,5 @@ def record_export(store, *, fmt: str, out, user: str = "", allow_personal: bool 
     store version, or None when nothing was recorded (masked exports are not logged)."""
     if not allow_personal:
         return None
-    b = store.load()
-    row = pd.DataFrame([{"ts": datetime.now(timezone.utc).isoformat(timespec="seconds"), "user": user,
-                         "action": "export_personal", "object": plan_id or "",
-                         "detail": f"{fmt} -> {Path(out).name}"}])
-    return store.replace_layers({"audit_log": pd.concat([b.audit_log, row], ignore_index=True)},
-                                expected_version=b.version)
+    store.append_audit(user, "export_personal", plan_id or "", f"{fmt} -> {Path(out).name}")
+    return store.version()

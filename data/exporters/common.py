@@ -44,10 +44,10 @@ def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False, bands
     assignments = bundle.plan_assignments(plan_id) if plan_id is not None else bundle.assignments.iloc[0:0]
     keys = [k.key for k in key_groups() if allow_personal or not k.sensitive]
     ix = plan_index(grids, bundle.communities, bundle.buildings, assignments)
-    table = grid_table(grids, bundle.households, ix, bands=bands, tag_keys=keys)
+    table = grid_table(grids, bundle.building_stats, ix, bands=bands, tag_keys=keys)
     comm = community_table(bundle.communities, table, ix, bands=bands)
     cols = ["id", "buildings", "households", "persons", *keys, "band"]
-    totals = plan_totals(bundle.households, ix)
+    totals = plan_totals(bundle.building_stats, ix)
     return {"level2": table[table["level"] == 2][cols].reset_index(drop=True),
             "level1": table[table["level"] == 1][cols].reset_index(drop=True),
             "community": comm[cols].reset_index(drop=True),
@@ -68,9 +68,9 @@ def plan_layers(bundle, plan_id: str | None) -> dict[str, gpd.GeoDataFrame]:
 
 
 def households_are_synthetic(bundle) -> bool:
-    hh = bundle.households
-    if len(hh):
-        return bool(hh["synthetic"].all())
+    st = bundle.building_stats
+    if len(st) and int(st["households"].sum()):
+        return bool((st["synthetic"] == st["households"]).all())
     return bundle.meta_dict.get("households", "") == "synthetic" if len(bundle.meta) else False
 
 

@@ -385,7 +385,7 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
         "assignments": pd.concat([bundle.assignments,
                                   assigned.assign(plan_id=plan_id)[["plan_id", "building_id", "grid_id"]]],
                                  ignore_index=True),
-        "audit_log": pd.concat([bundle.audit_log, audit], ignore_index=True),
+        "audit_log": audit,  # the rows to append
     }
     layers["grids"] = gpd.GeoDataFrame(layers["grids"], geometry="geometry", crs=4326)
     report = GridImport(plan_id, "", datum, src_desc, result_grids, assigned, misfits, warnings, repaired)
@@ -402,7 +402,8 @@ def import_grids(store, path, *, layer: str | None = None, encoding: str | None 
     polygons = read_polygons(path, layer=layer, encoding=encoding)
     layers, report = build_plan(bundle, polygons, file=str(path), **kw)
     if not dry_run:
-        report.version = store.replace_layers(layers, expected_version=version)
+        audit = layers.pop("audit_log")
+        report.version = store.replace_layers(layers, expected_version=version, audit=audit)
     return report
 
 

@@ -326,7 +326,7 @@ def build_households(bundle, ledger: pd.DataFrame, *, file: str = "", compound: 
     audit = pd.DataFrame([{"ts": now, "user": user, "action": "import_households", "object": Path(file).name,
                            "detail": f"{len(hh)} households ({mode}), {len(hh) - len(unmatched)} matched, "
                                      f"{len(unmatched)} without building, {replaced} replaced"}])
-    layers = {"households": new, "audit_log": pd.concat([bundle.audit_log, audit], ignore_index=True)}
+    layers = {"households": new, "audit_log": audit}  # audit_log: the rows to append
     report = HouseholdImport("", len(hh), len(hh) - len(unmatched), hh, unmatched, replaced, warnings)
     return layers, report
 
@@ -335,9 +335,10 @@ def import_households(store, path, *, sheet=None, dry_run: bool = False, max_row
                       **kw) -> HouseholdImport:
     """Read a ledger and write its households to `store` atomically (replace_layers with the version
     loaded). Keyword arguments as build_households. On any error the store is unchanged."""
-    bundle = store.load()
+    bundle = store.load(("households", "buildings", "meta"))
     ledger = read_table(path, sheet=sheet, max_rows=max_rows)
     layers, report = build_households(bundle, ledger, file=str(path), **kw)
     if not dry_run:
-        report.version = store.replace_layers(layers, expected_version=bundle.version)
+        audit = layers.pop("audit_log")
+        report.version = store.replace_layers(layers, expected_version=bundle.version, audit=audit)
     return report

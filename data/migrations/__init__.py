@@ -125,7 +125,39 @@ CREATE TABLE users (
 );
 """
 
+READ_MODEL = """
+CREATE TABLE layer_versions (
+    layer text PRIMARY KEY,
+    version bigint NOT NULL
+);
+CREATE TABLE building_stats (
+    building_id text PRIMARY KEY,
+    households bigint NOT NULL,
+    persons bigint NOT NULL,
+    synthetic bigint NOT NULL,
+    tags text NOT NULL
+);
+INSERT INTO building_stats (building_id, households, persons, synthetic, tags)
+SELECT b.bid, b.n, b.persons, b.synthetic, coalesce(t.tags, '{}')
+FROM (SELECT coalesce(building_id, '') AS bid, count(*) AS n, coalesce(sum(persons), 0) AS persons,
+             count(*) FILTER (WHERE synthetic) AS synthetic FROM households GROUP BY 1) b
+LEFT JOIN (SELECT bid, jsonb_object_agg(tag, n)::text AS tags FROM (
+               SELECT coalesce(h.building_id, '') AS bid, x.tag, count(*) AS n FROM households h
+               CROSS JOIN LATERAL jsonb_array_elements_text(h.tags) AS x(tag) GROUP BY 1, 2) q
+           GROUP BY bid) t ON t.bid = b.bid;
+CREATE TABLE plan_leases (
+    plan_id text PRIMARY KEY,
+    token text NOT NULL,
+    since double precision NOT NULL
+);
+CREATE INDEX audit_log_action ON audit_log (action);
+CREATE INDEX audit_log_user ON audit_log ("user");
+CREATE INDEX grids_plan_id ON grids (plan_id);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "init: contract tables, dataset_version, GiST and foreign-key indexes", INIT),
     (2, "users: dashboard accounts (scrypt password hashes, role, own grid)", USERS),
+    (3, "read model: per-layer versions, per-building household aggregates, plan-save leases, audit indexes",
+     READ_MODEL),
 )

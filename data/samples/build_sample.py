@@ -23,7 +23,10 @@ def main(out: Path = TARGET) -> Path:
     out = Path(out)
     if out.exists():
         out.unlink()
-    GpkgStore(out).write_all(bundle)
+    from data.gpkg_store import FIXED_DATE
+    store = GpkgStore(out, timestamp=FIXED_DATE, dataset_id="sample01")
+    store.write_all(bundle)
+    store.checkpoint()  # one plain file: no write-ahead log beside it
     return out
 
 

@@ -1,1 +1,21 @@
-"""Subcommands of `minsheng`, discovered by minsheng.cli (one module per command)."""
+"""Subcommands of `minsheng`, discovered by minsheng.cli (one module per command).
+
+Every command that reads or writes a project opens it the way the dashboard does:
+``add_store_arguments`` (--data / --dsn) and ``open_cli_store`` (--dsn or DATABASE_URL wins over
+--data or MINSHENG_DATA; neither: a working copy of the shipped sample)."""
+from __future__ import annotations
+
+
+def add_store_arguments(p) -> None:
+    p.add_argument("--data", default=None,
+                   help="project GeoPackage (default: MINSHENG_DATA, else a working copy of the shipped sample)")
+    p.add_argument("--dsn", default=None, help="PostgreSQL/PostGIS connection string (default: DATABASE_URL)")
+
+
+def open_cli_store(args, **overrides):
+    """(settings, store) for a command's --data/--dsn (see data.store.open_store)."""
+    from data.store import open_store
+    from minsheng.settings import from_env
+    settings = from_env(data=getattr(args, "data", None) or None, dsn=getattr(args, "dsn", None) or None,
+                        **overrides)
+    return settings, open_store(settings)

@@ -16,7 +16,8 @@ BASE_COLUMNS = ("id", "level", "parent_id", "code", "buildings", "households", "
 
 
 def add_arguments(p):
-    p.add_argument("--data", default=None, help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    from minsheng.commands import add_store_arguments
+    add_store_arguments(p)
     p.add_argument("--plan", default=None, help="plan id (default: the adopted plan)")
     p.add_argument("--json", action="store_true", help="print JSON {ok, problems, grids} instead of tables")
     p.add_argument("--code-prefix", default=None,
@@ -31,16 +32,15 @@ def public_tag_keys() -> list[str]:
 
 def run(args) -> int:
     from data.bundle import DataError
-    from data.gpkg_store import GpkgStore
     from geo.coverage import audit_bundle
-    from minsheng.settings import from_env
+    from minsheng.commands import open_cli_store
 
-    settings = from_env(data=args.data)
-    bundle = GpkgStore(settings.data_path).load()
+    settings, store = open_cli_store(args)
+    bundle = store.read_model()
     plan_id = args.plan or bundle.adopted_plan_id()
     known = [str(x) for x in bundle.plans["id"]]
     if plan_id is None or plan_id not in known:
-        raise DataError(f"no plan {plan_id!r} (plans: {', '.join(known) or 'none'})", file=str(settings.data_path),
+        raise DataError(f"no plan {plan_id!r} (plans: {', '.join(known) or 'none'})", file=bundle.source,
                         layer="plans", field="id")
     tags = public_tag_keys()
     audit = audit_bundle(bundle, plan_id, settings, tag_keys=tags, code_prefix=args.code_prefix)
@@ -48,7 +48,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(audit.to_dict(columns), ensure_ascii=False))
     else:
-        print(render_text(audit, plan_id, str(settings.data_path)))
+        print(render_text(audit, plan_id, bundle.source))
     return 0 if audit.ok else 1
 
 

@@ -20,7 +20,8 @@ def _positive(text: str) -> float:
 
 
 def add_arguments(p):
-    p.add_argument("--data", default="", help="project GeoPackage (default: the shipped sample)")
+    from minsheng.commands import add_store_arguments
+    add_store_arguments(p)
     p.add_argument("--minutes", type=_positive, default=None,
                    help="circle size in minutes (default 10; see --catalogue-minutes)")
     p.add_argument("--speed", type=_positive, default=None, help="walking speed in m/min (default 80)")
@@ -65,18 +66,18 @@ def _types(args, service_points):
 
 
 def run(args) -> int:
-    from data.gpkg_store import GpkgStore
     from geo.network import build_walk_graph
+    from minsheng.commands import open_cli_store
     from geo.service_circle import service_distances, summary
-    from minsheng.settings import Settings
     try:
         params = _params(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = Settings(data=args.data).data_path
     t0 = time.perf_counter()
-    bundle = GpkgStore(path).load()
+    _settings, store = open_cli_store(args)
+    bundle = store.read_model()
+    path = bundle.source
     try:
         types = _types(args, bundle.service_points)
     except ValueError as e:
@@ -91,14 +92,14 @@ def run(args) -> int:
     if args.out:
         table.to_csv(args.out, index=False, float_format="%.1f")
     rep = graph.report()
-    print(f"{path}: {len(bundle.buildings)} buildings, {len(bundle.households)} households, "
+    print(f"{path}: {len(bundle.buildings)} buildings, {int(bundle.building_stats['households'].sum())} households, "
           f"{len(bundle.service_points)} service points; walking network {rep['nodes']} nodes, "
           f"{rep['edges']} edges, {rep['components']} connected parts "
           f"({rep['nodes_outside_largest']} nodes outside the largest)")
     reach = "%.0f m" % params.max_m if params.max_m else (
         "catalogue minutes" if params.minutes_by_type else f"{params.minutes:g} min")
     print(f"circle: {reach} at {params.speed_m_min:g} m/min")
-    s = summary(table, bundle.households)
+    s = summary(table, bundle.building_stats)
     n = int(s["unreachable"].sum()) if len(s) else 0
     header = f"{'service type':<22}{'reach m':>8}{'buildings':>11}{'households':>12}{'unreachable':>13}"
     print(header)

@@ -14,7 +14,8 @@ SHOWN = 30
 
 
 def add_arguments(p):
-    p.add_argument("--data", default=None, help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    from minsheng.commands import add_store_arguments
+    add_store_arguments(p)
     p.add_argument("plan_a")
     p.add_argument("plan_b")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -24,26 +25,25 @@ def add_arguments(p):
 
 def run(args) -> int:
     from data.bundle import DataError
-    from data.gpkg_store import GpkgStore
     from geo.plan import diff_plans, make_context, plan_from_bundle
-    from minsheng.settings import from_env
+    from minsheng.commands import open_cli_store
 
-    settings = from_env(data=args.data)
-    bundle = GpkgStore(settings.data_path).load()
+    settings, store = open_cli_store(args)
+    bundle = store.read_model()
     known = [str(x) for x in bundle.plans["id"]]
     for pid in (args.plan_a, args.plan_b):
         if pid not in known:
-            raise DataError(f"no plan {pid!r} (plans: {', '.join(known) or 'none'})", file=str(settings.data_path),
+            raise DataError(f"no plan {pid!r} (plans: {', '.join(known) or 'none'})", file=bundle.source,
                             layer="plans", field="id")
     ctx = make_context(bundle.buildings, bundle.communities, settings=settings)
     a = plan_from_bundle(bundle, args.plan_a, context=ctx)
     b = plan_from_bundle(bundle, args.plan_b, context=ctx)
-    d = diff_plans(a, b, bundle.households, buildings=bundle.buildings, communities=bundle.communities,
+    d = diff_plans(a, b, bundle.building_stats, buildings=bundle.buildings, communities=bundle.communities,
                    bands=settings, audit=args.audit)
     if args.json:
         print(json.dumps(d.to_dict(), ensure_ascii=False))
         return 0
-    out = [f"{settings.data_path}: {args.plan_a} -> {args.plan_b}"]
+    out = [f"{bundle.source}: {args.plan_a} -> {args.plan_b}"]
     out.append(f"buildings moved: {len(d.moved)}; grids added {len(d.added)}, removed {len(d.removed)}, renamed "
                f"{len(d.renamed)}, re-parented {len(d.reparented)}, re-coded {len(d.recoded)}, head changed "
                f"{len(d.head_changed)}")

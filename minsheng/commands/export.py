@@ -8,9 +8,10 @@ FORMATS = ("html", "png", "pdf", "xlsx", "gpkg", "geojson")
 
 
 def add_arguments(p):
+    from minsheng.commands import add_store_arguments
     p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's suffix)")
     p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--data", help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    add_store_arguments(p)
     p.add_argument("--plan", help="plan id (default: the adopted plan)")
     p.add_argument("--layers", help="gpkg/geojson: comma-separated layers (default: communities,grids,buildings,"
                                     "service_points)")
@@ -27,15 +28,13 @@ def run(args) -> int:
 
     from data.bundle import DataError
     from data.exporters import record_export
-    from data.gpkg_store import GpkgStore
-    from minsheng.settings import from_env
-    settings = from_env(data=args.data, language=args.lang)
+    from minsheng.commands import open_cli_store
+    settings, store = open_cli_store(args, language=args.lang)
     fmt = args.format or Path(args.out).suffix.lstrip(".").lower()
     if fmt == "json":
         fmt = "geojson"
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use --format one of {', '.join(FORMATS)}", file=args.out)
-    store = GpkgStore(settings.data_path)
     bundle = store.load()
     kw = dict(allow_personal=args.allow_personal)
     if fmt == "html":

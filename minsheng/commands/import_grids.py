@@ -9,8 +9,9 @@ HELP = ("import grid polygons (GeoJSON, Shapefile, zipped Shapefile, GeoPackage;
 
 
 def add_arguments(p):
+    from minsheng.commands import add_store_arguments
     p.add_argument("file", help="GeoJSON, .shp, .zip (shapefile) or .gpkg with the grid polygons")
-    p.add_argument("--data", help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    add_store_arguments(p)
     p.add_argument("--layer", help="layer name inside a GeoPackage or zip with several datasets")
     p.add_argument("--encoding", help="attribute encoding of a shapefile without .cpg (e.g. GB18030)")
     p.add_argument("--crs", help="CRS of a file that declares none (e.g. EPSG:4547)")
@@ -27,11 +28,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from data.gpkg_store import GpkgStore
     from data.importers.grids import import_grids
-    from minsheng.settings import from_env
-    settings = from_env(data=args.data)
-    store = GpkgStore(settings.data_path)
+    from minsheng.commands import open_cli_store
+    settings, store = open_cli_store(args)
     from data.store import ConflictError
     try:
         res = import_grids(store, args.file, layer=args.layer, encoding=args.encoding, dry_run=args.dry_run,

@@ -9,8 +9,9 @@ HELP = ("import a household ledger (.xlsx, or CSV in UTF-8/GBK) matching rows to
 
 
 def add_arguments(p):
+    from minsheng.commands import add_store_arguments
     p.add_argument("file", help="ledger: .xlsx or .csv (UTF-8 with/without BOM, GBK/GB18030)")
-    p.add_argument("--data", help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    add_store_arguments(p)
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--compound", help="only match buildings of this compound (小区)")
     p.add_argument("--replace", action="store_true",
@@ -24,10 +25,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from data.gpkg_store import GpkgStore
     from data.importers.households import import_households
-    from minsheng.settings import from_env
-    store = GpkgStore(from_env(data=args.data).data_path)
+    from minsheng.commands import open_cli_store
+    _settings, store = open_cli_store(args)
     from data.store import ConflictError
     try:
         res = import_households(store, args.file, sheet=args.sheet, dry_run=args.dry_run, compound=args.compound,

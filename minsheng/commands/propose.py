@@ -13,7 +13,8 @@ HELP = "propose a balanced, contiguous grid plan (自动划分网格) and save i
 
 
 def add_arguments(p):
-    p.add_argument("--data", default=None, help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    from minsheng.commands import add_store_arguments
+    add_store_arguments(p)
     p.add_argument("--community", action="append", default=None, help="community id (repeatable; default: all)")
     p.add_argument("--out-plan", required=True, help="name of the new draft plan")
     p.add_argument("--from-plan", default=None, help="plan to start from (default: the adopted plan)")
@@ -24,28 +25,26 @@ def add_arguments(p):
 
 def run(args) -> int:
     from data.bundle import DataError
-    from data.gpkg_store import GpkgStore
     from data.plans import copy_plan_to_draft, load_plan, save_plan
     from geo.plan import balance_summary, grid_figures, plan_from_bundle
     from geo.regionalize import propose_plan
-    from minsheng.settings import from_env
+    from minsheng.commands import open_cli_store
 
-    settings = from_env(data=args.data)
-    store = GpkgStore(settings.data_path)
-    bundle = store.load()
+    settings, store = open_cli_store(args)
+    bundle = store.read_model()
     known = [str(x) for x in bundle.plans["id"]]
     base_id = args.from_plan or bundle.adopted_plan_id()
     if base_id not in known:
-        raise DataError(f"no plan {base_id!r} (plans: {', '.join(known) or 'none'})", file=str(settings.data_path),
+        raise DataError(f"no plan {base_id!r} (plans: {', '.join(known) or 'none'})", file=bundle.source,
                         layer="plans", field="id")
     comms = [str(c) for c in bundle.communities["id"]]
     bad = [c for c in (args.community or []) if c not in comms]
     if bad:
         raise DataError(f"unknown community {', '.join(bad)} (communities: {', '.join(comms)})",
-                        file=str(settings.data_path), layer="communities", field="id")
+                        file=bundle.source, layer="communities", field="id")
     base = plan_from_bundle(bundle, base_id, settings=settings)
     fresh_all = args.community is None and not args.min_moves
-    prop = propose_plan(bundle.buildings, bundle.households, bundle.communities, bundle.walk_edges,
+    prop = propose_plan(bundle.buildings, bundle.building_stats, bundle.communities, bundle.walk_edges,
                         bands=settings, settings=settings, start_from=None if fresh_all else base,
                         min_moves=args.min_moves, community_ids=args.community, seed=args.seed)
     new_id = copy_plan_to_draft(store, base_id, args.out_plan, args.user)
@@ -53,10 +52,10 @@ def run(args) -> int:
     from dataclasses import replace
     plan = replace(prop.plan, plan_id=new_id, context=draft.context)
     new_version = save_plan(store, plan, version, args.user)
-    before = balance_summary(grid_figures(base, bundle.households, bands=settings, tag_keys=[]))
-    after = balance_summary(grid_figures(plan, bundle.households, bands=settings, tag_keys=[]))
+    before = balance_summary(grid_figures(base, bundle.building_stats, bands=settings, tag_keys=[]))
+    after = balance_summary(grid_figures(plan, bundle.building_stats, bands=settings, tag_keys=[]))
     s = prop.stats["all"]
-    print(f"{settings.data_path}: draft plan {new_id} ({args.out_plan}) version {new_version}, "
+    print(f"{bundle.source}: draft plan {new_id} ({args.out_plan}) version {new_version}, "
           f"{'min-moves from' if args.min_moves else 'proposed; other communities from'} {base_id}")
     from geo.plan import diff_plans
     print(f"buildings moved vs {base_id}: {len(diff_plans(base, plan).moved)}; time {prop.seconds:.2f} s")

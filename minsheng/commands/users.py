@@ -19,32 +19,26 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import pandas as pd
-
     from data.bundle import DataError
-    from data.store import open_store
     from minsheng.auth import hash_password
-    from minsheng.settings import from_env
-    store = open_store(from_env(data=args.data, dsn=args.dsn))
-    b = store.load()
-    users = b.users
+    from minsheng.commands import open_cli_store
+    _settings, store = open_cli_store(args)
     if args.action == "list":
-        for r in users.itertuples():
+        for r in store.list_users().itertuples():
             print(f"{r.username}\t{r.role}\t{r.grid_id or ''}")
         return 0
     if not args.username:
         raise DataError("--username is required")
     if args.action == "remove":
-        if args.username not in set(users["username"]):
+        if not store.remove_user(args.username, actor="cli"):
             raise DataError(f"no user {args.username!r}")
-        store.replace_layers({"users": users[users["username"] != args.username]}, expected_version=b.version)
-        store.append_audit("cli", "user_removed", f"user:{args.username}", "")
         print(f"removed {args.username}")
         return 0
-    if args.username in set(users["username"]):
+    if store.get_user(args.username) is not None:
         raise DataError(f"user {args.username!r} exists already")
     if args.role == "grid_worker":
-        if not args.grid or args.grid not in set(b.grids["id"]):
+        grids = store.read_model().grids
+        if not args.grid or args.grid not in set(grids["id"]):
             raise DataError(f"a grid worker needs --grid with an existing grid id, got {args.grid!r}")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -55,9 +49,7 @@ def run(args) -> int:
         hashed = hash_password(password)
     except ValueError as e:
         raise DataError(str(e), field="password") from None
-    row = pd.DataFrame([{"username": args.username, "password_hash": hashed, "role": args.role,
-                         "grid_id": args.grid, "display_name": args.display_name}])
-    store.replace_layers({"users": pd.concat([users, row], ignore_index=True)}, expected_version=b.version)
-    store.append_audit("cli", "user_added", f"user:{args.username}", f"role={args.role}")
+    store.put_user({"username": args.username, "password_hash": hashed, "role": args.role,
+                    "grid_id": args.grid, "display_name": args.display_name}, actor="cli")
     print(f"added {args.username} ({args.role})")
     return 0
