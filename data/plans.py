@@ -77,13 +77,6 @@ def copy_plan_to_draft(store, source_plan_id: str, new_name: str, user: str, *, 
     return store.copy_plan(source_plan_id, str(new_name).strip(), str(user), new_plan_id=new_plan_id, now=now)
 
 
-def _derived_frames(plan: Plan, buildings, communities):
-    from geo.plan import boundaries
-    g = boundaries(plan, buildings, communities).assign(plan_id=plan.plan_id)
-    a = plan.assignments.assign(plan_id=plan.plan_id)[["plan_id", "building_id", "grid_id"]]
-    return g, a
-
-
 def _check_consistent(plan: Plan, buildings, communities) -> None:
     problems = structure_problems(plan, buildings["id"].astype(str))
     known = set(communities["id"].astype(str))
@@ -106,19 +99,23 @@ def save_detail(before: Plan | None, plan: Plan, version: int) -> str:
 
 def _save(store, plan_id: str, expected_version: int, user: str, make, buildings, communities) -> int:
     """Claim the plan (refused at once if stale or being saved), build the plan to store with
-    ``make(stored_plan)``, derive, write in one transaction."""
+    ``make(stored_plan)``, derive the boundaries that can have changed, and write the rows that
+    changed in one transaction (the cost follows the edit, not the size of the plan)."""
+    from geo.plan import boundary_changes
     lease = store.claim_plan(plan_id, int(expected_version))
     try:
-        grids, assignments, row = store.plan_frames(plan_id)
+        grids, assignments, row = store.plan_frames(plan_id, geometry=False)
         if str(row["status"]) != "draft":
             raise ValueError(f"plan {plan_id!r} is {row['status']}; only drafts are edited "
                              f"(copy it to a draft first)")
         before = plan_from_frames(plan_id, grids, assignments, communities=tuple(communities["id"].astype(str)))
         plan = make(before)
         _check_consistent(plan, buildings, communities)
-        g, a = _derived_frames(plan, buildings, communities)
+        ch = boundary_changes(before, plan, buildings, communities)
         detail = save_detail(before, plan, int(expected_version) + 1)
-        return int(store.save_plan(plan_id, g, a, int(expected_version), str(user), detail=detail, lease=lease))
+        return int(store.save_plan_changes(plan_id, ch.grids.assign(plan_id=plan_id), ch.deleted_grids,
+                                           ch.assignments.assign(plan_id=plan_id), ch.unassigned,
+                                           int(expected_version), str(user), detail=detail, lease=lease))
     finally:
         store.release_plan(plan_id, lease)
 

@@ -196,13 +196,20 @@ class SqlStore:
             where = self._q(f"building_id IN (SELECT building_id FROM assignments WHERE plan_id = %s AND {frag})")
             return conform("households", self._read_frame(conn, layer, where, (str(plan_id), param)))
 
-    def plan_frames(self, plan_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-        """(grids, assignments, plans row) of one plan, read together from the store now."""
+    def plan_frames(self, plan_id: str, *, geometry: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+        """(grids, assignments, plans row) of one plan, read together from the store now
+        (``geometry=False``: grids without their boundaries)."""
+        from dataclasses import replace
         with self._read() as conn:
             p = self._read_frame(conn, LAYER_BY_NAME["plans"], self._q("id = %s"), (str(plan_id),))
             if not len(p):
                 raise DataError(f"unknown plan {plan_id!r}", file=self._source(), layer="plans", field="id")
-            g = self._read_frame(conn, LAYER_BY_NAME["grids"], self._q("plan_id = %s"), (str(plan_id),))
+            glayer = LAYER_BY_NAME["grids"] if geometry else replace(LAYER_BY_NAME["grids"], geometry=None)
+            g = self._read_frame(conn, glayer, self._q("plan_id = %s"), (str(plan_id),))
+            if not geometry:
+                return pd.DataFrame(g), conform("assignments", self._read_frame(
+                    conn, LAYER_BY_NAME["assignments"], self._q("plan_id = %s"), (str(plan_id),))), \
+                    conform("plans", p).iloc[0]
             a = self._read_frame(conn, LAYER_BY_NAME["assignments"], self._q("plan_id = %s"), (str(plan_id),))
         return conform("grids", g), conform("assignments", a), conform("plans", p).iloc[0]
 
@@ -467,30 +474,59 @@ class SqlStore:
         grids, assignments = prepare_plan_frames(plan_id, grids_gdf, assignments_df)
         grids = self._prepare(LAYER_BY_NAME["grids"], grids)
         assignments = self._prepare(LAYER_BY_NAME["assignments"], assignments)
+        return self._save_rows(plan_id, grids, None, assignments, None, expected_plan_version, user,
+                               detail if detail is not None else None, lease,
+                               lambda v: plan_audit_detail(v, grids, assignments))
+
+    def save_plan_changes(self, plan_id: str, grids_upsert, grid_ids_delete, assignments_upsert,
+                          building_ids_delete, expected_plan_version: int, user: str, *, detail: str,
+                          lease: str | None = None) -> int:
+        """save_plan for the rows that changed only: upsert these grids and assignments, delete
+        those grid ids and building assignments (a save costs what it changes, not the plan's size)."""
+        from data.plan_ops import prepare_plan_frames
+        grids, assignments = prepare_plan_frames(plan_id, grids_upsert, assignments_upsert)
+        grids = self._prepare(LAYER_BY_NAME["grids"], grids)
+        assignments = self._prepare(LAYER_BY_NAME["assignments"], assignments)
+        gdel = sorted(set(map(str, grid_ids_delete)) | set(grids["id"].astype(str)))
+        adel = sorted(set(map(str, building_ids_delete)) | set(assignments["building_id"].astype(str)))
+        return self._save_rows(plan_id, grids, gdel, assignments, adel, expected_plan_version, user, detail,
+                               lease, None)
+
+    def _save_rows(self, plan_id, grids, gdel, assignments, adel, expected_plan_version, user, detail, lease,
+                   make_detail) -> int:
+        pid = str(plan_id)
         with self._write() as conn:
             self._lock_dataset(conn)
             if lease is not None:
-                held = self._x(conn, "SELECT token FROM plan_leases WHERE plan_id = %s", (str(plan_id),)).fetchone()
+                held = self._x(conn, "SELECT token FROM plan_leases WHERE plan_id = %s", (pid,)).fetchone()
                 if held is None or held[0] != lease:
                     raise ConflictError(f"plan {plan_id!r}: the save took too long and was overtaken; nothing "
                                         f"was saved, reload the plan and retry")
             row = self._x(conn, "UPDATE plans SET version = version + 1 WHERE id = %s AND version = %s "
-                                "RETURNING version, status", (str(plan_id), int(expected_plan_version))).fetchone()
+                                "RETURNING version", (pid, int(expected_plan_version))).fetchone()
             if row is None:
-                found = self._x(conn, "SELECT version FROM plans WHERE id = %s", (str(plan_id),)).fetchone()
+                found = self._x(conn, "SELECT version FROM plans WHERE id = %s", (pid,)).fetchone()
                 if found is None:
                     raise DataError(f"unknown plan {plan_id!r}", file=self._source(), layer="plans", field="id")
                 raise ConflictError(f"plan {plan_id!r} was changed by someone else (expected version "
                                     f"{expected_plan_version}, found {found[0]}); nothing was saved, "
                                     f"reload the plan and retry")
             new_version = int(row[0])
-            self._x(conn, "DELETE FROM assignments WHERE plan_id = %s", (str(plan_id),))
-            self._x(conn, "DELETE FROM grids WHERE plan_id = %s", (str(plan_id),))
+            if adel is None:
+                self._x(conn, "DELETE FROM assignments WHERE plan_id = %s", (pid,))
+            elif adel:
+                frag, param = self._in("building_id", adel)
+                self._x(conn, f"DELETE FROM assignments WHERE plan_id = %s AND {frag}", (pid, param))
+            if gdel is None:
+                self._x(conn, "DELETE FROM grids WHERE plan_id = %s", (pid,))
+            elif gdel:
+                frag, param = self._in("id", gdel)
+                self._x(conn, f"DELETE FROM grids WHERE plan_id = %s AND {frag}", (pid, param))
             self._insert_frame(conn, LAYER_BY_NAME["grids"], grids)
             self._insert_frame(conn, LAYER_BY_NAME["assignments"], assignments)
-            self._x(conn, "DELETE FROM plan_leases WHERE plan_id = %s", (str(plan_id),))
+            self._x(conn, "DELETE FROM plan_leases WHERE plan_id = %s", (pid,))
             self._insert_audit(conn, user, "save_plan", f"plan:{plan_id}",
-                               detail if detail is not None else plan_audit_detail(new_version, grids, assignments))
+                               detail if detail is not None else make_detail(new_version))
             self._bump(conn, ["plans", "grids", "assignments"])
         return new_version
 

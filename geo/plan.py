@@ -526,6 +526,50 @@ def boundaries(plan: Plan, buildings, communities):
     return derive_grid_boundaries(plan.grids, plan.assignments, buildings, communities)
 
 
+@dataclass(frozen=True)
+class PlanChanges:
+    """The rows a save of ``after`` over ``before`` must write (see boundary_changes)."""
+    grids: object                 # GeoDataFrame: grids to (re)write, with derived boundaries
+    deleted_grids: tuple          # grid ids that no longer exist
+    assignments: pd.DataFrame     # building_id, grid_id rows that are new or changed
+    unassigned: tuple             # building ids no longer assigned
+
+
+def boundary_changes(before: Plan, after: Plan, buildings, communities) -> PlanChanges:
+    """What changed from ``before`` to ``after``, with boundaries re-derived only where they can
+    differ: a building's cell depends only on the buildings of its community, so only the
+    communities that gained, lost or re-grouped a building (or hold a grid whose row changed)
+    are tessellated again. Equal to boundaries(after) on every grid it returns."""
+    from geo.tessellate import derive_grid_boundaries
+    bb, ba = before.building_grid(), after.building_grid()
+    bb = bb[~bb.index.duplicated()]
+    ba = ba[~ba.index.duplicated()]
+    allb = bb.index.union(ba.index)
+    old, new = bb.reindex(allb), ba.reindex(allb)
+    moved = allb[(old.fillna("\0") != new.fillna("\0")).to_numpy()]
+    g_b = _canon(before.grids, "id").set_index("id")
+    g_a = _canon(after.grids, "id").set_index("id")
+    common = g_a.index.intersection(g_b.index)
+    row_changed = common[(g_a.loc[common].astype(str) != g_b.loc[common].astype(str)).any(axis=1).to_numpy()]
+    added = g_a.index.difference(g_b.index)
+    deleted = g_b.index.difference(g_a.index)
+    touched = set(old[moved].dropna()) | set(new[moved].dropna()) | set(row_changed) | set(added) | set(deleted)
+    comm_b, comm_a = before.community_of_grid(), after.community_of_grid()
+    comms = {c for g in touched for c in (comm_b.get(g), comm_a.get(g)) if isinstance(c, str)}
+    keep = after.grids[after.grids["id"].map(comm_a).isin(comms).to_numpy()
+                       | after.grids["id"].isin(touched).to_numpy()]
+    a = after.assignments
+    a = a[a["grid_id"].isin(set(keep["id"])).to_numpy()]
+    c = communities[communities["id"].astype(str).isin(comms).to_numpy()]
+    b = buildings[buildings["id"].astype(str).isin(set(a["building_id"])).to_numpy()]
+    grids = derive_grid_boundaries(keep, a, b, c) if len(keep) else \
+        derive_grid_boundaries(after.grids.iloc[0:0], a.iloc[0:0], buildings.iloc[0:0], communities.iloc[0:0])
+    changed = new[moved].dropna()
+    return PlanChanges(grids, tuple(deleted), pd.DataFrame({"building_id": changed.index.astype(str),
+                                                             "grid_id": changed.to_numpy(dtype=object)}),
+                       tuple(str(x) for x in moved[new[moved].isna().to_numpy()]))
+
+
 # ---------------------------------------------------------------------------------------------
 # edits as values, and the undo/redo history
 

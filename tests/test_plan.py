@@ -202,3 +202,35 @@ def test_history_values():
     h2 = apply(undo(h1), Edit.of("rename_grid", grid_id="C1-01", name="x"))
     assert not h2.can_redo
     assert "李四" not in Edit.of("set_grid_head", grid_id="C1-01", name="李四", phone="13900000000").describe()
+
+
+def test_boundary_changes_match_a_full_derivation_and_touch_only_what_changed():
+    """A save re-derives only the communities an edit touches; the result equals deriving the
+    whole plan again, and grids it does not return are unchanged by the edit."""
+    import shapely
+
+    from data.gpkg_store import GpkgStore
+    from geo.plan import boundaries, boundary_changes, move_buildings, plan_from_bundle
+    from minsheng.settings import sample_path
+    b = GpkgStore(sample_path()).read_model()
+    before = plan_from_bundle(b, "P1")
+    g2 = before.grids[before.grids["level"] == 2]
+    bg = before.building_grid()
+    comm = before.community_of_grid()
+    src = bg.value_counts().index[0]
+    same = next(g for g in g2["id"] if g != src and comm[g] == comm[src])
+    other = next(g for g in g2["id"] if comm[g] != comm[src])
+    moving = list(bg.index[bg == src][:3])
+    after = move_buildings(move_buildings(before, moving[:2], same), moving[2:], other, allow_cross_community=True)
+    ch = boundary_changes(before, after, b.buildings, b.communities)
+    full_a = boundaries(after, b.buildings, b.communities).set_index("id")
+    full_b = boundaries(before, b.buildings, b.communities).set_index("id")
+    got = ch.grids.set_index("id")
+    assert {src, same, other} <= set(got.index)
+    assert set(got.index) < set(full_a.index)  # not the whole plan
+    for gid in got.index:
+        assert shapely.equals_exact(got.loc[gid, "geometry"], full_a.loc[gid, "geometry"], 1e-9), gid
+    for gid in set(full_a.index) - set(got.index):
+        assert shapely.equals_exact(full_b.loc[gid, "geometry"], full_a.loc[gid, "geometry"], 1e-9), gid
+    assert sorted(ch.assignments["building_id"]) == sorted(moving)
+    assert ch.deleted_grids == () and ch.unassigned == ()
