@@ -88,6 +88,9 @@ def login():
     assert r.status_code == 302, r.status_code
 res = {{"app_ready_s": ready}}
 res["login_ms"] = med(login, 15)
+from minsheng.auth import verify_password
+stored = store.get_user("bench")["password_hash"]
+res["scrypt_ms"] = med(lambda: verify_password({pw!r}, stored), 15)  # the deliberate cost of the hash
 res["audit_append_ms"] = med(lambda: store.append_audit("bench", "bench", "session", ""), 30)
 b = ctx.bundle()
 plan_id = b.adopted_plan_id()
@@ -182,6 +185,7 @@ def main(argv=None) -> int:
             cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
     cols = [("app_ready_s", "app ready s", "{:.2f}"), ("login_ms", "login ms", "{:.1f}"),
+            ("scrypt_ms", "of it scrypt", "{:.1f}"),
             ("audit_append_ms", "audit ms", "{:.1f}"), ("plan_save_ms", "save 50 ms", "{:.0f}"),
             ("grid_panel_ms", "panel ms", "{:.1f}"), ("grid_households_ms", "grid hh ms", "{:.1f}"),
             ("rss_mb", "RSS MB", "{:.0f}")]

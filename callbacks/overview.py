@@ -28,7 +28,7 @@ def grid_figures(ctx, plan_id: str):
         keys = [g.key for g in key_groups()]
         table = grid_table(grids, b.building_stats, ix, bands=ctx.settings, tag_keys=keys)
         comm = community_table(b.communities, table, ix, bands=ctx.settings)
-        cols = ["buildings", "households", "persons", *keys]
+        cols = ["buildings", "households", "persons", *keys, "band"]
         return pd.concat([table.set_index("id")[cols], comm.set_index("id")[cols]])
     return ctx.cached("grid_figures", (plan_id,), compute)
 
@@ -103,7 +103,7 @@ def grid_panel(ctx, grids, grid_id, figs, lang):
     f = figs.loc[grid_id] if grid_id in figs.index else None
     level = int(g["level"])
     hh = int(f["households"]) if f is not None else 0
-    status = s.band(level).status(hh)
+    status = str(f["band"]) if f is not None else s.band(level).status(0)  # geo/coverage: computed once
     band = s.band(level)
     kg_rows = [_row(k.label(lang), int(f[k.key]) if f is not None else 0)
                for k in key_groups() if not k.sensitive]

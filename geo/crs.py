@@ -89,3 +89,61 @@ def wgs84_to_bd09(lon, lat):
 
 def bd09_to_wgs84(lon, lat):
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+def polygonal(geoms) -> np.ndarray:
+    """The polygonal part of each geometry (make_valid may add stray lines and points): a Polygon
+    for one part, a MultiPolygon for several, None when nothing polygonal is left. Vectorised."""
+    import shapely
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    if len(geoms) == 0:
+        return out
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    # a MultiPolygon inside a GeometryCollection comes out whole: take its parts too
+    multi = shapely.get_type_id(parts) == 6
+    if multi.any():
+        sub, k = shapely.get_parts(parts[multi], return_index=True)
+        parts = np.concatenate([parts[~multi], sub])
+        idx = np.concatenate([idx[~multi], idx[multi][k]])
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, idx = parts[keep], idx[keep]
+    if len(parts) == 0:
+        return out
+    order = np.argsort(idx, kind="stable")
+    parts, idx = parts[order], idx[order]
+    uniq, start, count = np.unique(idx, return_index=True, return_counts=True)
+    single = count == 1
+    out[uniq[single]] = parts[start[single]]
+    if (~single).any():
+        many = np.isin(idx, uniq[~single])
+        _, dense = np.unique(idx[many], return_inverse=True)
+        out[uniq[~single]] = shapely.multipolygons(parts[many], indices=dense)
+    return out
+
+
+def make_valid_in(geoms, crs, *, source_crs=4326) -> np.ndarray:
+    """Polygons (in `source_crs`) that are valid where they are measured: in `crs` (a metric CRS).
+
+    A footprint valid in lon/lat can self-intersect once projected (and the other way round);
+    invalid ones are repaired with shapely.make_valid in `crs`, keeping the polygonal part, and
+    projected back. Those still invalid in `crs` after the round trip are snapped to a 1 cm
+    grid there and repaired again; None where nothing polygonal is left."""
+    import geopandas as gpd
+    import shapely
+    geoms = np.asarray(geoms, dtype=object).copy()
+    if len(geoms) == 0:
+        return geoms
+    m = gpd.GeoSeries(geoms, crs=source_crs).to_crs(crs).values
+    bad = ~shapely.is_valid(m) & ~shapely.is_missing(m)
+    for grid in (None, 0.01):
+        if not bad.any():
+            break
+        fix = m[bad] if grid is None else shapely.set_precision(m[bad], grid)
+        fix = polygonal(shapely.make_valid(fix))
+        back = gpd.GeoSeries(fix, crs=crs).to_crs(source_crs).values
+        geoms[bad] = back
+        m = m.copy()
+        m[bad] = gpd.GeoSeries(back, crs=source_crs).to_crs(crs).values
+        bad = ~shapely.is_valid(m) & ~shapely.is_missing(m)
+    return geoms

@@ -103,6 +103,69 @@ _TEXT = {
     "misfit_partly_outside": ("部分在网格外", "partly outside"),
     "all_fit": ("所有楼栋均完整落在网格内", "Every building fits in one grid"),
     "all_matched": ("所有住户均已匹配到楼栋", "Every household matched a building"),
+    # importers (data/importers/messages.py): refusals and warnings in the UI language
+    "imp_where_file": ("文件 {v}", "file {v}"), "imp_where_layer": ("图层 {v}", "layer {v}"),
+    "imp_where_row": ("第 {v} 行", "row {v}"), "imp_where_field": ("字段 {v}", "field {v}"),
+    "imp_where_sep": ("，", ", "), "imp_colon": ("：", ": "),
+    "imp_lost_digits": ("该单元格是超过 15 位有效数字的 Excel 数字，末尾的数字已经丢失（共 {n} 个单元格）；请在 Excel 中把该列设为“文本”格式后重新录入",
+                        "the cell is an Excel number with more than 15 significant digits, so its last digits are lost "
+                        "({n} cell(s)); format the column as Text in Excel and enter the values again"),
+    "imp_excel_date": ("Excel 把该单元格变成了日期（{value}）；请把该列设为“文本”格式后重新录入（共 {n} 个单元格）",
+                       "Excel turned this cell into a date ({value}); format the column as Text and enter the values "
+                       "again ({n} cell(s))"),
+    "imp_scientific_lost": ("科学计数法 {value} 只保留了 {digits} 位数字，其余数字已经丢失；请把该列设为“文本”格式后重新导出",
+                            "{value} is in scientific notation and keeps only {digits} digit(s); the others are lost: "
+                            "format the column as Text and export again"),
+    "imp_scientific_repaired": ("列“{column}”：{n} 个以科学计数法书写的数值（如第 {row} 行）位数完整，已按完整数字读取",
+                                "column {column}: {n} value(s) in scientific notation (e.g. row {row}) kept every digit "
+                                "and were read as whole numbers"),
+    "imp_dot_zero": ("列“{column}”：{n} 个数值末尾带“.0”（如第 {row} 行），已去掉“.0”读取",
+                     "column {column}: {n} value(s) ending in \".0\" (e.g. row {row}) were read without the \".0\""),
+    "imp_header_repaired": ("表头“{column}”含空格或全角字符，已识别为 {role}",
+                            "header \"{column}\" has inner or full-width spaces and was read as {role}"),
+    "imp_no_persons": ("没有人数列，人数留空", "no persons (人数) column; persons left empty"),
+    "imp_room_twice": ("第 {rows} 行是同一个房间（楼栋 {building}，单元 {unit}，房号 {room}）；一个房间只登记一户，请合并这些行或改正房号（共 {n} 行）",
+                       "rows {rows} are the same room (building {building}, unit {unit}, room {room}); a room holds one "
+                       "household: merge those rows or correct the room ({n} rows)"),
+    "imp_room_occupied": ("该房间（楼栋 {building}，单元 {unit}，房号 {room}）已登记住户 {household}（共 {n} 户已有住户的房间）；若要用台账替换已有住户，请选择“替换同一房间的已有住户”（命令行 --replace）",
+                          "the room (building {building}, unit {unit}, room {room}) already holds household {household} "
+                          "({n} stored household(s) in rooms of this ledger); to replace them with the ledger choose "
+                          "\"replace households in the same room\" (command line: --replace)"),
+    "imp_rooms_replaced": ("{n} 户已有住户所在房间出现在台账中，已被台账替换", "{n} stored household(s) in rooms of the ledger were replaced"),
+    "imp_replace_rooms": ("替换同一房间的已有住户", "Replace households in the same room"),
+    "imp_households_summary": ("读取 {rows} 户，{matched} 户匹配到楼栋，{orphans} 户未匹配楼栋（保留为孤立住户），替换已有住户 {replaced} 户（其中按房间替换 {rooms} 户）",
+                               "{rows} households read, {matched} matched to buildings, {orphans} kept without a building "
+                               "(orphans), {replaced} existing replaced ({rooms} by room)"),
+    "imp_encoding_detected": ("该 Shapefile 没有 .cpg 编码文件，属性按 {encoding} 读取（如有误请指定编码，命令行 --encoding）",
+                              "the shapefile has no .cpg file; its attributes were read as {encoding} (if that is wrong, "
+                              "give the encoding: --encoding)"),
+    "imp_not_spatial": ("文件中没有几何图形（{n} 行纯表格数据）；请提供含网格多边形的 GeoJSON、Shapefile 或 GeoPackage",
+                        "the file holds no geometry ({n} rows of plain table data); give a GeoJSON, Shapefile or "
+                        "GeoPackage with the grid polygons"),
+    "imp_bad_crs": ("无法识别坐标系 {value}；请写成 EPSG:4547 这样的形式", "unknown coordinate reference system {value}; write it like EPSG:4547"),
+    "imp_threshold": ("阈值 {value} 无效：应为 0 到 1 之间的占比（如 0.8）", "threshold {value} is not a share between 0 and 1 (e.g. 0.8)"),
+    "imp_absurd_coordinates": ("按 {source} 读取后坐标（x {x}，y {y}）不在地球上（共 {n} 个要素）；请检查坐标系",
+                               "read as {source}, the coordinates (x {x}, y {y}) are not a place on Earth ({n} feature(s)); "
+                               "check the coordinate reference system"),
+    "imp_places_no_building": ("{grids} 个二级网格没有包含项目中 {buildings} 个楼栋中的任何一个（相距约 {km} 公里）；可能是坐标系或坐标类型不对。确需导入空网格请选择“允许空网格”（命令行 --allow-empty）",
+                               "the {grids} level-2 grid(s) hold none of the project's {buildings} buildings (about {km} km "
+                               "away); the coordinate system or datum is probably wrong. To import them anyway use "
+                               "--allow-empty"),
+    "imp_level1_from_plan": ("文件中没有一级网格：按与方案 {plan} 一级网格的最大重叠归组，生成 {n} 个由其二级网格合并而成的一级网格",
+                             "the file has no level-1 grids: level-2 grids were grouped by the level-1 grid of plan {plan} "
+                             "they overlap most, and {n} level-1 grids made as the union of their level-2 grids"),
+    "imp_level1_per_community": ("文件中没有一级网格：每个社区生成一个由其二级网格合并而成的一级网格",
+                                 "the file has no level-1 grids: one level-1 grid per community was made from its level-2 grids"),
+    "imp_level1_single": ("文件中没有一级网格，项目中也没有社区：所有二级网格合并为一个一级网格",
+                          "the file has no level-1 grids and the project no communities: one level-1 grid holds all level-2 grids"),
+    "imp_codes_impossible": ("无法生成网格编码：{reason}", "grid codes cannot be made: {reason}"),
+    "imp_codes_regenerated": ("文件中的 {n} 个网格编码与导入后的层级关系不一致或不完整，已为整个方案重新生成编码",
+                              "the file's {n} grid code(s) do not fit the imported nesting or are incomplete; codes were "
+                              "generated for the whole plan"),
+    "imp_allow_empty": ("允许不含楼栋的网格", "Allow grids that hold no building"),
+    "imp_grids_summary": ("方案 {plan}：一级网格 {l1} 个，二级网格 {l2} 个，{assigned} 个楼栋已归入网格；不在任何网格内 {outside} 个，跨网格 {split} 个，部分在网格外 {partly} 个；坐标类型 {datum}，源坐标系 {crs}",
+                          "plan {plan}: {l1} level-1 and {l2} level-2 grids, {assigned} buildings assigned; outside every "
+                          "grid {outside}, split {split}, partly outside {partly}; datum {datum}, source CRS {crs}"),
     "archived_msg": ("已归档方案 {p}", "Plan {p} archived"),
     "compare_plan": ("对比方案", "Compare with"),
     "saved": ("已保存，版本 {v}", "Saved, version {v}"),

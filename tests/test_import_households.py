@@ -95,7 +95,7 @@ def test_compound_disambiguates_addresses(tmp_path):
     assert pd.isna(h.loc["A", "building_id"])
     assert "matches 2 buildings numbered 3" in res.unmatched["reason"].iloc[0]
     assert h.loc["B", "building_id"] == "b11" and h.loc["C", "building_id"] == "b03" and h.loc["D", "building_id"] == "b11"
-    res2 = import_households(store, write(tmp_path, "m.csv", "户号,地址\nE,3号楼1单元101\n"), compound="学清苑")
+    res2 = import_households(store, write(tmp_path, "m.csv", "户号,地址\nE,3号楼1单元102\n"), compound="学清苑")
     assert stored(store).loc["E", "building_id"] == "b11" and res2.unmatched.empty
 
 
@@ -188,7 +188,7 @@ def test_large_ledger_imports_and_row_limit_refuses(store, tmp_path):
     df = pd.DataFrame({"户号": np.char.add("X", i.astype(str)),
                        "地址": np.char.add(np.char.add((i % 16 + 1).astype(str), "号楼"), (i % 3 + 1).astype(str)),
                        "人数": i % 4 + 1, "重点人群": np.where(i % 5 == 0, "空巢老人", "")})
-    df["地址"] = df["地址"] + "单元" + (100 + i % 50).astype(str)
+    df["地址"] = df["地址"] + "单元" + (5000 + i // 48).astype(str)  # one household per room
     path = tmp_path / "big.csv"
     df.to_csv(path, index=False, encoding="gbk")
     refused(store, path, r"big\.csv: 200000 rows, over the limit of 100000; split the ledger", max_rows=100_000)

@@ -26,7 +26,9 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from data.importers.columns import match_columns
+from data.importers.columns import match_columns, repaired_headers
+from data.importers.messages import Note, Refusal
+from minsheng.i18n import t
 from data.bundle import DataError
 from geo import crs as gcrs
 from geo.assign import assign_by_footprint, fit_score, largest_overlap
@@ -58,13 +60,13 @@ class GridImport:
     warnings: list[str] = field(default_factory=list)
     repaired_rows: list[int] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, lang: str = "en") -> str:
         lv = self.grids["level"].value_counts().to_dict() if len(self.grids) else {}
         counts = self.misfits["status"].value_counts().to_dict() if len(self.misfits) else {}
-        return (f"plan {self.plan_id}: {lv.get(1, 0)} level-1 and {lv.get(2, 0)} level-2 grids, "
-                f"{len(self.assignments)} buildings assigned; outside every grid {counts.get('outside', 0)}, "
-                f"split {counts.get('split', 0)}, partly outside {counts.get('partly_outside', 0)}; "
-                f"datum {self.datum}, source CRS {self.source_crs}")
+        return t("imp_grids_summary", lang).format(
+            plan=self.plan_id, l1=lv.get(1, 0), l2=lv.get(2, 0), assigned=len(self.assignments),
+            outside=counts.get("outside", 0), split=counts.get("split", 0), partly=counts.get("partly_outside", 0),
+            datum=self.datum, crs=self.source_crs)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -106,6 +108,12 @@ def read_polygons(path, *, layer: str | None = None, encoding: str | None = None
     kw = {}
     if layer is not None:
         kw["layer"] = layer
+    notes: list = []
+    if not encoding and source.lower().endswith(".shp"):
+        detected = _shapefile_encoding(path, source)
+        if detected:
+            encoding = detected
+            notes.append(Note("imp_encoding_detected", encoding=detected))
     if encoding:
         kw["encoding"] = encoding
     try:
@@ -121,7 +129,53 @@ def read_polygons(path, *, layer: str | None = None, encoding: str | None = None
         raise DataError(f"cannot read the file as GeoJSON/Shapefile/GeoPackage: {e}", file=f) from None
     if len(gdf) == 0:
         raise DataError("the file holds no features", file=f)
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.isna().all():
+        raise Refusal("imp_not_spatial", file=f, n=len(gdf))
+    gdf.attrs["notes"] = notes
     return gdf
+
+
+def _shapefile_encoding(path: Path, source: str) -> str | None:
+    """The attribute encoding of a shapefile without .cpg: None when it has a .cpg (GDAL reads
+    it) or only ASCII text; "UTF-8" when the names and records decode as UTF-8, else "GB18030"
+    (a superset of GBK/GB2312) when they decode as that; None when neither does."""
+    if source.startswith("/vsizip/"):
+        member = source[len(f"/vsizip/{path}/"):]
+        with zipfile.ZipFile(path) as z:
+            names = {n.lower(): n for n in z.namelist()}
+            stem = member[:-4].lower()
+            if stem + ".cpg" in names or stem + ".dbf" not in names:
+                return None
+            data = z.read(names[stem + ".dbf"])
+    else:
+        shp = Path(source)
+        if any(shp.with_suffix(e).exists() for e in (".cpg", ".CPG")):
+            return None
+        dbf = next((shp.with_suffix(e) for e in (".dbf", ".DBF") if shp.with_suffix(e).exists()), None)
+        if dbf is None:
+            return None
+        data = dbf.read_bytes()
+    return dbf_text_encoding(data)
+
+
+def dbf_text_encoding(data: bytes) -> str | None:
+    """UTF-8, GB18030 or None (ASCII only, or neither decodes) for the field names and records
+    of a dBase file's bytes."""
+    if len(data) < 32:
+        return None
+    hlen = int.from_bytes(data[8:10], "little")
+    names = b"".join(data[i:i + 11].split(b"\0")[0] for i in range(32, min(hlen, len(data)) - 31, 32)
+                     if data[i] != 0x0D)
+    body = names + data[hlen:].rstrip(b"\x1a")
+    if body.isascii():
+        return None
+    for enc in ("utf-8", "gb18030"):
+        try:
+            body.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return "UTF-8" if enc == "utf-8" else "GB18030"
+    return None
 
 
 # -- CRS and datum ---------------------------------------------------------------------------
@@ -141,7 +195,10 @@ def to_wgs84(gdf: gpd.GeoDataFrame, *, crs=None, file: str = "") -> tuple[gpd.Ge
     """Geometries in lon/lat (EPSG:4326), the source CRS description and warnings."""
     warnings: list[str] = []
     geoms = np.asarray(gdf.geometry.values)
-    src = CRS.from_user_input(crs) if crs is not None else gdf.crs
+    try:
+        src = CRS.from_user_input(crs) if crs is not None else gdf.crs
+    except Exception:  # pyproj.exceptions.CRSError and friends: an unknown or malformed CRS
+        raise Refusal("imp_bad_crs", file=file, field="crs", value=str(crs)) from None
     if src is not None and src.is_projected:
         out = gpd.GeoSeries(geoms, crs=src).to_crs(4326)
         desc = f"EPSG:{src.to_epsg()}" if src.to_epsg() else src.name
@@ -286,15 +343,29 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
                parent_col: str | None = None, community_col: str | None = None, head_col: str | None = None,
                phone_col: str | None = None, code_col: str | None = None, plan_id: str | None = None,
                plan_name: str | None = None, created_by: str = "", threshold: float = 0.8,
-               settings=None, now: str | None = None) -> tuple[dict, GridImport]:
+               allow_empty: bool = False, settings=None, now: str | None = None) -> tuple[dict, GridImport]:
     """Pure part of the import: new plans/grids/assignments/audit_log frames (whole layers,
-    existing rows kept) and the GridImport report. `polygons` as read by read_polygons."""
+    existing rows kept) and the GridImport report. `polygons` as read by read_polygons.
+
+    Refused: a threshold outside (0, 1], coordinates that are not places on Earth after reading
+    them, and polygons that hold none of the stored buildings (unless allow_empty). Level-1
+    grids made here are unions of their level-2 grids; grid codes are those of the file when
+    they pass geo.codes.check_codes, else generated for the whole plan (and said so)."""
     if datum not in DATUMS + ("auto",):
         raise DataError(f"unknown datum {datum!r}; use one of wgs84, gcj02, bd09, auto", file=file)
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if not 0 < threshold <= 1:
+        raise Refusal("imp_threshold", file=file, field="threshold", value=threshold)
     cols = detect_columns(polygons.columns, id=id_col, name=name_col, level=level_col, parent=parent_col,
                           community=community_col, head=head_col, phone=phone_col, code=code_col)
     geoms, src_desc, warnings = to_wgs84(polygons, crs=crs, file=file)
+    warnings = list(polygons.attrs.get("notes", [])) + warnings
+    warnings += [Note("imp_header_repaired", column=c, role=r) for r, c in repaired_headers(cols)]
     geoms, repaired = repair_geometries(geoms, file=file)
+    _check_lonlat(geoms, file=file, source=src_desc)
     if repaired:
         warnings.append(f"repaired invalid polygons (make_valid) in feature(s) {_rows_text(repaired)}")
     buildings = bundle.buildings
@@ -351,16 +422,20 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
     l1 = gdf[gdf["level"] == 1].reset_index(drop=True)
     l2 = gdf[gdf["level"] == 2].reset_index(drop=True)
     communities = bundle.communities
-    if len(l1) == 0:
-        l1, how = _level1_for(bundle, l2, plan_id, mcrs)
+    made_l1 = len(l1) == 0
+    if made_l1:
+        l1, l2_parent, how = _level1_for(bundle, l2, plan_id, mcrs)
         warnings.append(how)
     # level-1 parents: community column, else largest overlap with the stored communities
     l1 = l1.copy()
     l1["parent_id"] = _resolve_parent(l1, communities, cols["community"],
                                       attrs, file, mcrs, what="community", warnings=warnings)
     l2 = l2.copy()
-    l2["parent_id"] = _resolve_parent(l2, l1, cols["parent"], attrs, file, mcrs, what="level-1 grid",
-                                      warnings=warnings)
+    if made_l1:  # each level-1 grid is the union of its level-2 grids: they nest by construction
+        l2["parent_id"] = l2_parent
+    else:
+        l2["parent_id"] = _resolve_parent(l2, l1, cols["parent"], attrs, file, mcrs, what="level-1 grid",
+                                          warnings=warnings)
     grids_new = pd.concat([l1, l2], ignore_index=True)
     clash = grids_new["id"].duplicated(keep=False).to_numpy()
     if clash.any():
@@ -369,8 +444,11 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
         raise DataError(f"grid id {gid!r} is used twice in the new plan (also by a level-1 grid copied from the "
                         f"adopted plan); rename it", file=file, row=rows[0] if rows else None,
                         field=cols["id"] or "id")
-    grids_new = _fill_codes(grids_new, communities, mcrs, settings)
+    grids_new = _plan_codes(grids_new, bundle, mcrs, settings, warnings, file=file)
     assigned, misfits = assign_by_footprint(buildings, l2, threshold=threshold, crs=mcrs)
+    if len(assigned) == 0 and not allow_empty:
+        raise Refusal("imp_places_no_building", file=file, field="geometry", grids=len(l2),
+                      buildings=len(buildings), km=_distance_km(l2, buildings, mcrs))
     result_grids = gpd.GeoDataFrame(grids_new.drop(columns=["_row"], errors="ignore"), geometry="geometry", crs=4326)
     result_grids["geometry"] = result_grids.geometry.map(_as_multi)
     now = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -427,38 +505,82 @@ def _new_plan_id(existing: list[str]) -> str:
     return f"import-{k}"
 
 
-def _level1_for(bundle, l2: gpd.GeoDataFrame, plan_id: str, mcrs: str) -> tuple[gpd.GeoDataFrame, str]:
-    """Level-1 grids for a file with only level-2 grids: those of the adopted plan, copied into
-    the new plan; else one per stored community (or one overall when there are none)."""
+def _level1_for(bundle, l2: gpd.GeoDataFrame, plan_id: str, mcrs: str
+                ) -> tuple[gpd.GeoDataFrame, np.ndarray, str]:
+    """Level-1 grids for a file with only level-2 grids, each the union of its level-2 grids (so
+    they nest): grouped by the adopted plan's level-1 grid they overlap most (which lends its id,
+    name, head and community), else by stored community, else all in one. Returns the level-1
+    grids, the parent id of each level-2 grid (positional) and a sentence for the report."""
+    parent = np.full(len(l2), None, dtype=object)
+    rows: list[dict] = []
+    todo = np.ones(len(l2), dtype=bool)
     base = bundle.adopted_plan_id()
+    how = ""
     if base is not None:
         g = bundle.plan_grids(base)
-        g = g[g["level"] == 1]
+        g = g[g["level"] == 1].reset_index(drop=True)
         if len(g):
-            out = gpd.GeoDataFrame(g.drop(columns=["plan_id"]).assign(plan_id=plan_id), geometry="geometry", crs=4326)
-            out["_row"] = 0
-            return out.reset_index(drop=True), (f"the file has no level-1 grids; the {len(out)} level-1 grids of "
-                                                f"plan {base} were copied and level-2 grids placed in them by overlap")
+            best = largest_overlap(l2, g, mcrs)["best"].to_numpy()
+            for k in np.unique(best[best >= 0]):
+                members = best == k
+                src = g.iloc[int(k)]
+                rows.append({"id": src["id"], "plan_id": plan_id, "level": 1, "parent_id": src.get("parent_id"),
+                             "name": src.get("name"), "head_name": src.get("head_name"),
+                             "head_phone": src.get("head_phone"), "_row": 0,
+                             "geometry": shapely.union_all(l2.geometry.values[members])})
+                parent[members] = src["id"]
+                todo &= ~members
+            how = Note("imp_level1_from_plan", plan=base, n=len(rows))
     comms = bundle.communities
-    if len(comms):
-        lo = largest_overlap(l2, comms, mcrs)
-        rows = []
-        for k, (cid, cname) in enumerate(zip(comms["id"], comms["name"])):
-            members = l2.geometry.values[lo["best"].to_numpy() == k]
-            if len(members):
-                rows.append({"id": f"{plan_id}-1-{len(rows) + 1:03d}", "plan_id": plan_id, "level": 1,
-                             "parent_id": cid, "name": f"{cname or cid}一级网格", "_row": 0,
-                             "geometry": shapely.union_all(members)})
-        orphans = l2.geometry.values[lo["best"].to_numpy() < 0]
-        if len(orphans):
-            rows.append({"id": f"{plan_id}-1-{len(rows) + 1:03d}", "plan_id": plan_id, "level": 1,
-                         "parent_id": None, "name": "一级网格", "_row": 0, "geometry": shapely.union_all(orphans)})
-        how = "the file has no level-1 grids; one level-1 grid per community was made from its level-2 grids"
-    else:
-        rows = [{"id": f"{plan_id}-1-001", "plan_id": plan_id, "level": 1, "parent_id": None, "name": "一级网格",
-                 "_row": 0, "geometry": shapely.union_all(l2.geometry.values)}]
-        how = "the file has no level-1 grids and the store no communities; one level-1 grid holds all level-2 grids"
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326), how
+    if todo.any() and len(comms):
+        idx = np.flatnonzero(todo)
+        best = largest_overlap(l2.iloc[idx], comms, mcrs)["best"].to_numpy()
+        for k in np.unique(best[best >= 0]):
+            members = idx[best == k]
+            cid, cname = comms["id"].iloc[int(k)], comms["name"].iloc[int(k)]
+            gid = _free_id(plan_id, rows)
+            rows.append({"id": gid, "plan_id": plan_id, "level": 1, "parent_id": cid, "name": f"{cname or cid}一级网格",
+                         "_row": 0, "geometry": shapely.union_all(l2.geometry.values[members])})
+            parent[members] = gid
+            todo[members] = False
+        how = how or Note("imp_level1_per_community")
+    if todo.any():
+        gid = _free_id(plan_id, rows)
+        rows.append({"id": gid, "plan_id": plan_id, "level": 1, "parent_id": None, "name": "一级网格", "_row": 0,
+                     "geometry": shapely.union_all(l2.geometry.values[todo])})
+        parent[todo] = gid
+        how = how or Note("imp_level1_single")
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326), parent, how
+
+
+def _free_id(plan_id: str, rows: list[dict]) -> str:
+    taken = {r["id"] for r in rows}
+    k = len(rows) + 1
+    while f"{plan_id}-1-{k:03d}" in taken:
+        k += 1
+    return f"{plan_id}-1-{k:03d}"
+
+
+def _check_lonlat(geoms: gpd.GeoSeries, *, file: str, source: str) -> None:
+    """Refuse coordinates that are no place on Earth once read (absurd numbers, or metres taken
+    as degrees): names the first such feature."""
+    b = shapely.bounds(np.asarray(geoms.values))
+    bad = ~np.isfinite(b).all(axis=1) | (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise Refusal("imp_absurd_coordinates", file=file, row=i + 1, field="geometry", source=source,
+                      x=f"{b[i, 0]:.6g}", y=f"{b[i, 1]:.6g}", n=int(bad.sum()))
+
+
+def _distance_km(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, mcrs: str) -> str:
+    """Distance between the outlines (convex hulls) of the grids and of the buildings, in km, as text."""
+    if len(buildings) == 0:
+        return "—"
+    hulls = gpd.GeoSeries([shapely.convex_hull(shapely.union_all(grids.geometry.values)),
+                           shapely.convex_hull(shapely.MultiPoint(
+                               shapely.get_coordinates(buildings.geometry.values)))], crs=4326).to_crs(mcrs)
+    d = float(hulls.iloc[0].distance(hulls.iloc[1]))
+    return f"{d / 1000:.1f}" if np.isfinite(d) else "—"
 
 
 def _resolve_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, col: str | None, attrs: pd.DataFrame,
@@ -504,36 +626,45 @@ def _resolve_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, col: 
     return out
 
 
-def _fill_codes(grids: pd.DataFrame, communities: pd.DataFrame, mcrs: str, settings) -> pd.DataFrame:
-    """20-digit codes (geo.codes) for grids without one, in reading order within their parent."""
-    from geo import codes
+def _code_prefix(bundle, settings) -> str:
+    """object+county+street (13 digits) of the project's adopted plan, else from settings."""
     from minsheng.settings import Settings
+    base = bundle.adopted_plan_id()
+    if base is not None:
+        codes_ = bundle.plan_grids(base).get("code")
+        if codes_ is not None:
+            ok = codes_.dropna().astype(str)
+            ok = ok[ok.str.fullmatch(r"\d{20}")]
+            if len(ok):
+                return ok.str[:13].mode().iloc[0]
     settings = settings or Settings()
+    return f"{settings.grid_object_code}{settings.county_code}{settings.street_code}"
+
+
+def _plan_codes(grids: pd.DataFrame, bundle, mcrs: str, settings, warnings: list, *, file: str) -> pd.DataFrame:
+    """The file's codes when every grid has one and geo.codes.check_codes finds nothing wrong with
+    them in the new nesting; else 20-digit codes generated for the whole plan (geo.codes, reading
+    order within the parent), so that `minsheng check` accepts them."""
+    from geo import codes
     grids = grids.copy()
-    if grids["code"].notna().all():
+    have = grids["code"].notna()
+    if have.all() and not codes.check_codes(grids["id"], grids["level"], grids["parent_id"], grids["code"]):
         return grids
+    comms = bundle.communities
+    prefix = _code_prefix(bundle, settings)
     pts = gpd.GeoSeries(grids.geometry.values, crs=4326).to_crs(mcrs).representative_point()
     xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
-    seq = codes.sequence_within(grids["parent_id"].fillna("").astype(str) + "|" + grids["level"].astype(str), xy)
-    cnum = {}
-    for k, (cid, ccode) in enumerate(zip(communities["id"], communities["code"])):
-        c = str(ccode or "")
-        cnum[cid] = int(c[-3:]) if c[-3:].isdigit() and int(c[-3:]) > 0 else k + 1
-    level = grids["level"].to_numpy()
-    parent = grids["parent_id"].to_numpy(dtype=object)
-    l1_parent = dict(zip(grids["id"][level == 1], parent[level == 1]))
-    l1_seq = dict(zip(grids["id"][level == 1], seq[level == 1]))
-    out = []
-    for lv, p, s, have in zip(level, parent, seq, grids["code"]):  # one per grid, not per building
-        if have is not None:
-            out.append(have)
-            continue
-        comm = p if lv == 1 else l1_parent.get(p)
-        try:
-            out.append(codes.compose(settings.grid_object_code, settings.county_code, settings.street_code,
-                                     cnum.get(comm, 0), int(s) if lv == 1 else int(l1_seq.get(p, 0)),
-                                     0 if lv == 1 else int(s)))
-        except ValueError:
-            out.append(None)
-    grids["code"] = out
+    if len(comms):
+        cpts = gpd.GeoSeries(comms.geometry.values, crs=4326).to_crs(mcrs).representative_point()
+        cnum = codes.community_numbers(comms["code"], np.column_stack([cpts.x.to_numpy(), cpts.y.to_numpy()]))
+    else:
+        cnum = np.zeros(0, dtype=int)
+    try:
+        new = codes.generate_codes(grids["id"], grids["level"], grids["parent_id"], xy, comms["id"], cnum,
+                                   object_code=prefix[:4], county=prefix[4:10], street=prefix[10:13])
+    except ValueError as e:
+        raise Refusal("imp_codes_impossible", file=file, field="code", reason=str(e)) from None
+    if have.any():
+        warnings.append(Note("imp_codes_regenerated", n=int(have.sum())))
+    grids["code"] = new.to_numpy()
     return grids

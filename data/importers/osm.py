@@ -64,6 +64,13 @@ def parse_levels(value: str | None) -> int | None:
 
 def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
              progress: Callable[[str], None] | None = None) -> OsmExtract:
+    """Read the extract in three passes that need no sorted input (nodes, relations, ways).
+
+    Ways cut at the extract's edge keep every run of nodes present in the file (the walk
+    network keeps its inside part); a closed building way missing nodes is closed from the
+    nodes present; multipolygon relations are assembled from the member ways present.
+    Footprints are made valid in the metric CRS where they are measured. stats["skipped"]
+    says in one line what was cut, closed or skipped, and why."""
     import osmium
 
     path = Path(path)
@@ -81,52 +88,75 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
         if header_box.valid():
             bbox = (header_box.bottom_left.lon, header_box.bottom_left.lat,
                     header_box.top_right.lon, header_box.top_right.lat)
-    fab = osmium.geom.WKBFactory()
+    counts = dict.fromkeys(("ways_cut", "pieces", "ways_lost", "closed_from_present", "too_few_nodes",
+                            "not_closed", "relations_partial", "relations_open"), 0)
     b_rows, poi_rows, res_rows = [], [], []
-    way_nodes, way_coords, way_tags = [], [], []
-    n_broken = 0
-    n_objects = 0
+    walk = []  # (way id, node ids, lon/lat, tags)
     say(f"reading {path.name} ...")
-    for o in _iterate(osmium, path):
+    # pass 1: every node location (std::map index: any order), tagged nodes as service points
+    store = osmium.index.create_map("sparse_mem_map")
+    n_objects = 0
+    for o in _objects(osmium, path, osmium.osm.NODE, store=store):
         n_objects += 1
-        if n_objects % 200_000 == 0:
-            say(f"  {n_objects:,} objects read")
+        st = classify_osm(o.tags)
+        if st:
+            poi_rows.append((f"n{o.id}", o.tags.get("name"), st, shapely.Point(o.location.lon, o.location.lat)))
+    # pass 2: multipolygon relations worth assembling, and the ways they need
+    rels, needed = [], set()
+    for o in _objects(osmium, path, osmium.osm.RELATION):
+        n_objects += 1
         tags = dict(o.tags)
-        if not tags:
+        if tags.get("type") not in ("multipolygon", "building") or not _area_wanted(tags):
             continue
-        if o.is_node():
-            st = classify_osm(tags)
-            if st:
-                poi_rows.append((f"n{o.id}", tags.get("name"), st, o.location.lon, o.location.lat, None))
-        elif o.is_way():
-            if "highway" in tags and _walkable(tags):
-                try:
-                    ids = np.fromiter((n.ref for n in o.nodes), dtype=np.int64)
-                    xy = np.array([(n.lon, n.lat) for n in o.nodes], dtype=float)
-                except osmium.InvalidLocationError:
-                    n_broken += 1
+        members = [(m.ref, m.role) for m in o.members if m.type == "w"]
+        rels.append((o.id, tags, members))
+        needed.update(ref for ref, _ in members)
+    # pass 3: ways with the node locations present
+    member_lines: dict[int, np.ndarray] = {}
+    for o in _objects(osmium, path, osmium.osm.WAY, locations=store):
+        n_objects += 1
+        n_objects_way = o.id
+        tags = dict(o.tags) if len(o.tags) else {}
+        walkable = "highway" in tags and _walkable(tags)
+        area = bool(tags) and _area_wanted(tags) and tags.get("area") != "no"
+        if not (walkable or area or n_objects_way in needed):
+            continue
+        ids, xy = _way_nodes(o)
+        if n_objects_way in needed:
+            member_lines[o.id] = xy
+        if walkable and len(ids) >= 2:
+            ok = np.isfinite(xy[:, 0])
+            if ok.all():
+                walk.append((o.id, ids, xy, tags))
+            else:
+                runs = _runs(ok)
+                counts["ways_cut"] += 1
+                counts["ways_lost"] += int(not runs)
+                counts["pieces"] += len(runs)
+                walk += [(o.id, ids[a:b], xy[a:b], tags) for a, b in runs]
+        if area and len(ids) >= 4 and ids[0] == ids[-1]:
+            ok = np.isfinite(xy[:, 0])
+            ring = xy[ok]
+            if not ok.all():
+                if len(np.unique(ring, axis=0)) < 3:
+                    counts["too_few_nodes"] += int(_is_building(tags))
                     continue
-                if len(ids) >= 2:
-                    way_nodes.append(ids)
-                    way_coords.append(xy)
-                    way_tags.append((tags.get("highway"), tags.get("name")))
-        elif o.is_area():
-            try:
-                wkb = fab.create_multipolygon(o)
-            except (RuntimeError, osmium.InvalidLocationError):
-                n_broken += 1
+                counts["closed_from_present"] += int(_is_building(tags))
+                ring = np.vstack([ring, ring[:1]]) if (ring[0] != ring[-1]).any() else ring
+            if len(ring) < 4:
+                counts["too_few_nodes"] += int(_is_building(tags))
                 continue
-            oid = f"{'w' if o.from_way() else 'r'}{o.orig_id()}"
-            b = tags.get("building")
-            if b and b != "no":
-                b_rows.append((oid, b, tags.get("name"), tags.get("building:levels"),
-                               _address(tags), tags.get("amenity"), wkb))
-            elif tags.get("landuse") == "residential":
-                res_rows.append((oid, tags.get("name"), wkb))
-            st = classify_osm(tags)
-            if st:
-                poi_rows.append((oid, tags.get("name"), st, None, None, wkb))
-    say(f"read {n_objects:,} objects: {len(b_rows)} buildings, {len(way_nodes)} walkable ways, "
+            _add_area(f"w{o.id}", tags, shapely.Polygon(ring), b_rows, res_rows, poi_rows)
+        elif area and _is_building(tags) and len(ids) >= 2:
+            counts["not_closed"] += 1
+    for rid, tags, members in rels:
+        geom, complete = _assemble(members, member_lines)
+        if geom is None:
+            counts["relations_open"] += 1
+            continue
+        counts["relations_partial"] += int(not complete)
+        _add_area(f"r{rid}", tags, geom, b_rows, res_rows, poi_rows)
+    say(f"read {n_objects:,} objects: {len(b_rows)} buildings, {len(walk)} walkable ways, "
         f"{len(poi_rows)} service points, {len(res_rows)} compounds")
     if bbox is None:
         raise DataError("the file has no <bounds>; pass --bbox minlon,minlat,maxlon,maxlat", file=str(path))
@@ -134,29 +164,139 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
     keep_area = shapely.box(bbox[0] - CLIP_MARGIN_DEG, bbox[1] - CLIP_MARGIN_DEG,
                             bbox[2] + CLIP_MARGIN_DEG, bbox[3] + CLIP_MARGIN_DEG)
 
-    buildings = _buildings_frame(b_rows, extent)
+    from geo.crs import utm_epsg
+    cx, cy = shapely.get_coordinates(extent.centroid)[0]
+    mcrs = f"EPSG:{utm_epsg(cx, cy)}"
+    buildings = _buildings_frame(b_rows, extent, mcrs)
     compounds = gpd.GeoDataFrame(
         {"osm_id": [r[0] for r in res_rows], "name": [r[1] for r in res_rows]},
-        geometry=shapely.from_wkb([r[2] for r in res_rows]) if res_rows else gpd.GeoSeries([]), crs=4326)
+        geometry=gpd.GeoSeries([r[2] for r in res_rows], crs=4326), crs=4326)
     compounds = compounds[compounds.intersects(extent)].reset_index(drop=True)
     buildings = _attach_compounds(buildings, compounds)
     say("building walk network ...")
-    edges = _walk_edges(way_nodes, way_coords, way_tags, keep_area)
+    walk.sort(key=lambda w: w[0])
+    edges = _walk_edges([w[1] for w in walk], [w[2] for w in walk],
+                        [(w[3].get("highway"), w[3].get("name")) for w in walk], keep_area)
     pois = _poi_frame(poi_rows, extent)
     stats = {"objects": n_objects, "buildings": len(buildings), "walk_edges": len(edges),
-             "service_points": len(pois), "compounds": len(compounds), "skipped_incomplete": n_broken,
-             "floors_estimated": int(buildings["floors_estimated"].sum()) if len(buildings) else 0}
+             "service_points": len(pois), "compounds": len(compounds),
+             "skipped_incomplete": counts["too_few_nodes"] + counts["not_closed"] + counts["relations_open"]
+             + counts["ways_lost"],
+             "floors_estimated": int(buildings["floors_estimated"].sum()) if len(buildings) else 0,
+             **counts}
+    stats["skipped"] = skipped_line(counts)
     say(f"kept {stats['buildings']} buildings, {stats['walk_edges']} walk edges, "
         f"{stats['service_points']} service points inside the extent")
+    say(stats["skipped"])
     return OsmExtract(extent, buildings, edges, pois, compounds, stats)
 
 
-def _iterate(osmium, path):
-    """Objects of the file; a parse error anywhere becomes a DataError naming the file."""
+def skipped_line(c: dict) -> str:
+    """One line: what the extract's edge cost and what was skipped, and why."""
+    kept = []
+    if c["ways_cut"]:
+        kept.append(f"{c['ways_cut']} walkable way(s) cut at the extract's edge kept as {c['pieces']} piece(s) "
+                    "from the nodes present")
+    if c["closed_from_present"]:
+        kept.append(f"{c['closed_from_present']} building(s) missing nodes closed from the nodes present")
+    if c["relations_partial"]:
+        kept.append(f"{c['relations_partial']} multipolygon(s) assembled from the member ways present")
+    skipped = []
+    if c["too_few_nodes"]:
+        skipped.append(f"{c['too_few_nodes']} building(s) with fewer than 3 of their nodes in the file")
+    if c["not_closed"]:
+        skipped.append(f"{c['not_closed']} building way(s) that are not closed rings")
+    if c["relations_open"]:
+        skipped.append(f"{c['relations_open']} multipolygon relation(s) whose member ways present close no ring")
+    if c["ways_lost"]:
+        skipped.append(f"{c['ways_lost']} walkable way(s) with fewer than 2 consecutive nodes in the file")
+    head = ("edge of the extract: " + "; ".join(kept)) if kept else "edge of the extract: nothing cut"
+    return head + "; skipped: " + ("; ".join(skipped) if skipped else "nothing")
+
+
+def _objects(osmium, path, entities, *, store=None, locations=None):
+    """Objects of one kind; a parse error anywhere becomes a DataError naming the file.
+    store: node location index filled from the nodes (only tagged nodes are yielded);
+    locations: index used to give way nodes their coordinates (missing ones stay invalid)."""
     try:
-        yield from osmium.FileProcessor(str(path)).with_locations().with_areas()
+        if store is not None:
+            yield from osmium.FileProcessor(str(path), entities).with_locations(store).with_filter(
+                osmium.filter.EmptyTagFilter())
+            return
+        handlers = []
+        if locations is not None:
+            lh = osmium.NodeLocationsForWays(locations)
+            lh.ignore_errors()
+            handlers.append(lh)
+        with osmium.io.Reader(str(path), entities) as rd:
+            yield from osmium.OsmFileIterator(rd, *handlers)
     except RuntimeError as e:
         raise DataError(f"not a readable OSM file: {e}", file=str(path)) from None
+
+
+def _way_nodes(way) -> tuple[np.ndarray, np.ndarray]:
+    """Node ids and lon/lat of a way (NaN where the node is not in the file)."""
+    ids = np.fromiter((n.ref for n in way.nodes), dtype=np.int64)
+    xy = np.full((len(ids), 2), np.nan)
+    for k, n in enumerate(way.nodes):
+        loc = n.location
+        if loc.valid():
+            xy[k] = (loc.lon, loc.lat)
+    return ids, xy
+
+
+def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of at least 2 consecutive True values."""
+    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, stops) if b - a >= 2]
+
+
+def _is_building(tags) -> bool:
+    b = tags.get("building")
+    return bool(b) and b != "no"
+
+
+def _area_wanted(tags) -> bool:
+    return _is_building(tags) or tags.get("landuse") == "residential" or classify_osm(tags) is not None
+
+
+def _add_area(oid, tags, geom, b_rows, res_rows, poi_rows) -> None:
+    if _is_building(tags):
+        b_rows.append((oid, tags["building"], tags.get("name"), tags.get("building:levels"), _address(tags),
+                       tags.get("amenity"), geom))
+    elif tags.get("landuse") == "residential":
+        res_rows.append((oid, tags.get("name"), shapely.make_valid(geom)))
+    st = classify_osm(tags)
+    if st:
+        poi_rows.append((oid, tags.get("name"), st, shapely.point_on_surface(shapely.make_valid(geom))))
+
+
+def _assemble(members, lines: dict) -> tuple[object, bool]:
+    """(polygon or None, every member way complete) of a multipolygon from its member ways:
+    rings are polygonized from the runs of nodes present; inner rings are cut out."""
+    parts = {"outer": [], "inner": []}
+    complete = True
+    for ref, role in members:
+        xy = lines.get(ref)
+        if xy is None:
+            complete = False
+            continue
+        ok = np.isfinite(xy[:, 0])
+        complete &= bool(ok.all())
+        for a, b in _runs(ok):
+            parts["inner" if role == "inner" else "outer"].append(shapely.LineString(xy[a:b]))
+    def rings(ls):
+        if not ls:
+            return None
+        polys = shapely.get_parts(shapely.polygonize(ls))
+        return shapely.union_all(polys) if len(polys) else None
+    outer = rings(parts["outer"])
+    if outer is None or outer.is_empty:
+        return None, complete
+    inner = rings(parts["inner"])
+    geom = outer.difference(inner) if inner is not None and not inner.is_empty else outer
+    return (geom if not geom.is_empty else None), complete
 
 
 def _address(tags) -> str | None:
@@ -165,16 +305,19 @@ def _address(tags) -> str | None:
     return "".join(parts) or tags.get("addr:full")
 
 
-def _buildings_frame(rows, extent) -> gpd.GeoDataFrame:
+def _buildings_frame(rows, extent, mcrs: str) -> gpd.GeoDataFrame:
     from geo.buildings import estimate_floors_units
+    from geo.crs import make_valid_in
+    empty = gpd.GeoDataFrame({"osm_id": [], "building": [], "name": [], "levels": [], "address": [],
+                              "amenity": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
     if not rows:
-        return gpd.GeoDataFrame({"osm_id": [], "building": [], "name": [], "levels": [], "address": [],
-                                 "amenity": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    geom = shapely.make_valid(shapely.from_wkb([r[6] for r in rows]))
+        return empty
+    geom = make_valid_in(np.array([r[6] for r in rows], dtype=object), mcrs)
     df = gpd.GeoDataFrame({
         "osm_id": [r[0] for r in rows], "building": [r[1] for r in rows], "name": [r[2] for r in rows],
         "levels": [parse_levels(r[3]) for r in rows], "address": [r[4] for r in rows],
-        "amenity": [r[5] for r in rows]}, geometry=geom, crs=4326)
+        "amenity": [r[5] for r in rows]}, geometry=gpd.GeoSeries(geom, crs=4326), crs=4326)
+    df = df[df.geometry.notna().to_numpy()]
     df = df[shapely.intersects(shapely.point_on_surface(df.geometry.values), extent)]
     df = df.sort_values("osm_id", key=lambda s: s.str[0] + s.str[1:].str.zfill(14)).reset_index(drop=True)
     return estimate_floors_units(df)
@@ -246,10 +389,8 @@ def _poi_frame(rows, extent) -> gpd.GeoDataFrame:
     if not rows:
         return gpd.GeoDataFrame({"osm_id": [], "name": [], "type": []},
                                 geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    pts = []
-    for r in rows:
-        pts.append(shapely.Point(r[3], r[4]) if r[5] is None else shapely.point_on_surface(shapely.from_wkb(r[5])))
     gdf = gpd.GeoDataFrame({"osm_id": [r[0] for r in rows], "name": [r[1] for r in rows],
-                            "type": [r[2] for r in rows]}, geometry=pts, crs=4326)
+                            "type": [r[2] for r in rows]}, geometry=[r[3] for r in rows], crs=4326)
     gdf = gdf[shapely.intersects(gdf.geometry.values, extent)].drop_duplicates(["osm_id", "type"])
-    return gdf.reset_index(drop=True)
+    order = (gdf["osm_id"].str[0] + gdf["osm_id"].str[1:].str.zfill(14)).argsort(kind="stable").to_numpy()
+    return gdf.iloc[order].reset_index(drop=True)

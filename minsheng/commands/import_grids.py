@@ -13,7 +13,7 @@ def add_arguments(p):
     p.add_argument("file", help="GeoJSON, .shp, .zip (shapefile) or .gpkg with the grid polygons")
     add_store_arguments(p)
     p.add_argument("--layer", help="layer name inside a GeoPackage or zip with several datasets")
-    p.add_argument("--encoding", help="attribute encoding of a shapefile without .cpg (e.g. GB18030)")
+    p.add_argument("--encoding", help="attribute encoding of a shapefile without .cpg (default: detected, UTF-8 else GB18030)")
     p.add_argument("--crs", help="CRS of a file that declares none (e.g. EPSG:4547)")
     p.add_argument("--datum", default="auto", choices=["auto", "wgs84", "gcj02", "bd09"],
                    help="coordinate datum: gcj02 = AMap/Tencent, bd09 = Baidu, auto = detect against the buildings")
@@ -22,7 +22,9 @@ def add_arguments(p):
     p.add_argument("--plan-id", help="id of the new plan (default: import-N)")
     p.add_argument("--plan-name", help="name of the new plan (default: the file name)")
     p.add_argument("--threshold", type=float, default=0.8,
-                   help="a building is reported when less than this share of its footprint is in its grid")
+                   help="a building is reported when less than this share (0-1] of its footprint is in its grid")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="import polygons even when they hold none of the project's buildings")
     p.add_argument("--user", default="", help="recorded as created_by and in the audit log")
     p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
 
@@ -38,7 +40,8 @@ def run(args) -> int:
                            level_col=args.level_col, parent_col=args.parent_col, community_col=args.community_col,
                            head_col=args.head_col, phone_col=args.phone_col, code_col=args.code_col,
                            plan_id=args.plan_id, plan_name=args.plan_name, created_by=args.user,
-                           threshold=args.threshold, settings=settings)
+                           threshold=args.threshold, allow_empty=args.allow_empty,
+                           settings=settings)
     except ConflictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

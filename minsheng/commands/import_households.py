@@ -15,6 +15,8 @@ def add_arguments(p):
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--compound", help="only match buildings of this compound (小区)")
     p.add_argument("--replace", action="store_true",
+                   help="a ledger row for a room that holds a stored household replaces it (default: refused)")
+    p.add_argument("--replace-all", action="store_true",
                    help="replace ALL stored households (default: merge, replacing rows with the same id)")
     for role, label in (("id", "household id"), ("building", "building id/code/name"), ("address", "address"),
                         ("compound", "compound (小区)"), ("unit", "unit"), ("room", "room"), ("persons", "persons"),
@@ -31,7 +33,8 @@ def run(args) -> int:
     from data.store import ConflictError
     try:
         res = import_households(store, args.file, sheet=args.sheet, dry_run=args.dry_run, compound=args.compound,
-                                mode="replace" if args.replace else "merge", user=args.user,
+                                mode="replace" if args.replace_all else "merge",
+                                replace_rooms=args.replace, user=args.user,
                                 id=args.id_col, building=args.building_col, address=args.address_col,
                                 compound_col=args.compound_col, unit=args.unit_col, room=args.room_col,
                                 persons=args.persons_col, tags=args.tags_col, head_name=args.head_name_col,
