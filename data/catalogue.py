@@ -174,12 +174,19 @@ def _number(r, i, file, col, positive=True) -> float:
     return x
 
 
-@lru_cache(maxsize=8)
 def life_circles(directory: str = "", standards: tuple[str, ...] = ("gb50180_2018", "complete_community")
                  ) -> LifeCircleCatalogue:
     """Tiers, requirements of the active ``standards`` and walking profiles. Files in ``directory``
     (settings.life_circle_dir) replace the shipped ones of the same name; rows are checked and a
-    bad row is refused naming file, row (1 = first data row) and field."""
+    bad row is refused naming file, row (1 = first data row) and field. Re-read when a file changes."""
+    from pathlib import Path
+    stamp = tuple((Path(directory) / n).stat().st_mtime_ns if directory and (Path(directory) / n).exists() else 0
+                  for n in LIFE_CIRCLE_FILES)
+    return _life_circles(directory, tuple(standards), stamp)
+
+
+@lru_cache(maxsize=8)
+def _life_circles(directory: str, standards: tuple[str, ...], stamp: tuple) -> LifeCircleCatalogue:
     from data.bundle import DataError
     f, rows = _read_override(directory, "life_circle_tiers.csv")
     _need(rows, f, ("key", "zh", "en", "minutes", "reach_m", "order"))
