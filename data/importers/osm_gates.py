@@ -89,3 +89,23 @@ def read_compounds_and_gates(path) -> CompoundsAndGates:
     else:
         compounds["walled"] = compounds["closed_default"] = []
     return CompoundsAndGates(compounds, gates.reset_index(drop=True))
+
+
+def empty() -> CompoundsAndGates:
+    return CompoundsAndGates(
+        gpd.GeoDataFrame({"id": [], "name": [], "access": [], "walled": [], "closed_default": []},
+                         geometry=gpd.GeoSeries([], crs=4326), crs=4326),
+        gpd.GeoDataFrame({"id": [], "kind": [], "entrance": [], "access": [], "name": [], "compound_id": [],
+                          "closed_default": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326))
+
+
+def for_bundle(bundle) -> CompoundsAndGates:
+    """Compounds and gates for a loaded dataset: read from the OSM extract named in its meta
+    ``source`` when that file is shipped under data/samples/source/ (the sample), else none.
+    (Until the stores carry compounds and gates layers.)"""
+    from importlib import resources
+    name = bundle.meta_dict.get("source", "")
+    if not name:
+        return empty()
+    p = Path(str(resources.files("data").joinpath("samples", "source", Path(name).name)))
+    return read_compounds_and_gates(p) if p.exists() else empty()
