@@ -111,10 +111,11 @@ def scenario_traces(ctx, p) -> list:
     net = lcm.network(ctx, p.closed, p.shut)
     circ = circle_polygons(net.graph, pts, circle_params(p.minutes, p.speed), point_snap=net.bsnap.take(res.chosen))
     name = t("site_proposed", p.lang)
-    text = [f"{name} {i + 1} · {t('site_gain', p.lang).format(n=g)}" for i, g in enumerate(res.gain_by_choice)]
+    labels = [f"{i + 1}" for i in range(len(res.chosen))]
+    hover = [f"{name} {i + 1} · {t('site_gain', p.lang).format(n=g)}" for i, g in enumerate(res.gain_by_choice)]
     return (circle_traces(circ, {p.stype: "#8e44ad"}, {p.stype: f"{name} · {p.minutes:g} {t('minutes', p.lang)}"},
                           opacity=0.2)
-            + [proposed_trace(pts, name, text)])
+            + [proposed_trace(pts, name, labels, hover)])
 
 
 def path_traces(ctx, p) -> list:
@@ -172,12 +173,16 @@ def panel(ctx, p, user) -> list:
         html.H2(f"{st.label(p.lang)} · {p.minutes:g} {t('minutes', p.lang)}", id="circle-title"),
         html.P(t("circle_explain" if p.speed else "circle_explain_gb", p.lang).format(speed=p.speed, reach=reach_m)),
         html.Table(rows, id="circle-shares"),
-        html.H3(t("uncovered_by_grid", p.lang)),
-        html.Table(grid_rows, id="uncovered-grids") if len(per_grid) else html.P(t("all_covered", p.lang)),
-        *scenario_panel(ctx, p, st),
         html.H3(t("why_head", p.lang)),
         why_panel(ctx, p, st),
+        *scenario_panel(ctx, p, st),
+        html.H3(t("uncovered_by_grid", p.lang)),
+        html.Table(grid_rows, id="uncovered-grids") if len(per_grid) else html.P(t("all_covered", p.lang)),
     ]
+
+
+def _building_name(row) -> str:
+    return next((v for v in (row.get("name"), row.get("address")) if isinstance(v, str) and v), str(row["id"]))
 
 
 def why_panel(ctx, p, st):
@@ -190,7 +195,7 @@ def why_panel(ctx, p, st):
     ex, open_d, comp = r
     b = ctx.bundle()
     row = b.buildings[b.buildings["id"] == p.building].iloc[0]
-    name = row.get("name") or row.get("address") or p.building
+    name = _building_name(row)
     lines = []
     if ex.status == "within":
         lines.append(t("why_within", p.lang).format(b=name, d=ex.walk_m, stype=label, r=ex.threshold_m))
@@ -235,7 +240,7 @@ def scenario_panel(ctx, p, st) -> list:
                      html.Td(_pct(res.share_after), className="num"),
                      html.Td(f"+{100 * (res.share_after - res.share_before):.1f} pp", className="num")])]
     picks = [html.Tr([html.Td(f"{t('site_proposed', p.lang)} {i + 1}"),
-                      html.Td(str(b.buildings["name"].iloc[c] or b.buildings["id"].iloc[c])),
+                      html.Td(_building_name(b.buildings.iloc[c])),
                       html.Td(t("site_gain", p.lang).format(n=g), className="num")])
              for i, (c, g) in enumerate(zip(res.chosen, res.gain_by_choice))]
     return [head, html.Table(rows, id="site-compare"), html.Table(picks, id="site-picks"),

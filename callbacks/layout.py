@@ -56,7 +56,8 @@ def gate_controls(ctx, lang):
         return [html.H3(t("gates_head", lang)), html.P(t("gates_none", lang), className="hint"),
                 dcc.Checklist(id=ids.GATED_COMPOUNDS, value=[], options=[]),
                 dcc.Checklist(id=ids.SHUT_GATES, value=[], options=[])]
-    names = dict(zip(cg.compounds["id"], cg.compounds["name"].fillna("").replace("", None).fillna(cg.compounds["id"])))
+    names = {i: n or t("unnamed_compound", lang).format(id=i)
+             for i, n in zip(cg.compounds["id"], cg.compounds["name"].fillna(""))}
     g = cg.gates[cg.gates["compound_id"] != ""]
     return [html.H3(t("gates_head", lang)),
             html.Label(t("gates_closed_compounds", lang), className="hint"),

@@ -14,8 +14,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from scipy import sparse
+from scipy.sparse import csgraph
+
 from geo.network import Snap, WalkGraph
-from geo.service_circle import nearest_distances
+from geo.service_circle import target_distances
 
 TIER_COLUMNS = ("building_id", "tier", "requirement", "walk_m", "within")
 
@@ -44,19 +47,53 @@ def threshold_m(reach_m: float, speed_m_min: float, base_speed_m_min: float) -> 
     return float(reach_m) * float(speed_m_min) / float(base_speed_m_min)
 
 
+def _super_sources(graph: WalkGraph, sources: list[Snap]):
+    """The graph plus one virtual node per source set (indices n, n+1, ...), each joined to its
+    points' edge ends. Virtual nodes have no incoming edges, so no path passes through one."""
+    m, n, k = graph.matrix, graph.n_nodes, len(sources)
+    rows, cols, ws = [], [], []
+    for i, s in enumerate(sources):
+        ok = s.ok
+        e = s.edge[ok]
+        col = np.concatenate([graph.u[e], graph.v[e]])
+        w = np.concatenate([s.offset[ok] + s.to_u[ok], s.offset[ok] + s.to_v[ok]])
+        order = np.lexsort((w, col))
+        col, w = col[order], w[order]
+        first = np.ones(len(col), bool)
+        first[1:] = col[1:] != col[:-1]
+        rows.append(np.full(first.sum(), i))
+        cols.append(col[first])
+        ws.append(w[first])
+    counts = np.bincount(np.concatenate(rows).astype(int), minlength=k) if k else np.zeros(0, int)
+    indptr = np.concatenate([m.indptr, m.indptr[-1] + np.cumsum(counts)])
+    return sparse.csr_matrix((np.concatenate([m.data, *ws]), np.concatenate([m.indices, *cols]), indptr),
+                             shape=(n + k, n + k))
+
+
 def requirement_distances(graph: WalkGraph, point_snap: Snap, point_types, building_snap: Snap,
                           type_sets, limits=None) -> np.ndarray:
     """Walking metres from every building to the nearest point of each type set, shape
-    (len(type_sets), n_buildings); inf beyond the set's limit or unreachable. Identical sets
-    are computed once."""
+    (len(type_sets), n_buildings); inf beyond the set's limit or unreachable.
+
+    Identical sets are computed once; sets sharing a limit share one scipy Dijkstra call (one
+    virtual source per set, bounded by the limit), so a tier costs about one bounded search."""
     ptype = np.asarray(point_types).astype(str)
     sets = [tuple(sorted(s)) for s in type_sets]
-    limits = [np.inf] * len(sets) if limits is None else list(limits)
+    limits = [np.inf] * len(sets) if limits is None else [float(x) for x in limits]
     lim = {}
     for s, m in zip(sets, limits):
         lim[s] = max(lim.get(s, 0.0), m)
-    done = {s: nearest_distances(graph, point_snap.take(np.flatnonzero(np.isin(ptype, s))), building_snap, limit=m)
-            for s, m in lim.items()}
+    done = {}
+    n = graph.n_nodes
+    for limit in sorted(set(lim.values())):
+        group = [s for s, m in lim.items() if m == limit]
+        srcs = [point_snap.take(np.flatnonzero(np.isin(ptype, s))) for s in group]
+        if n:
+            a = _super_sources(graph, srcs)
+            node_d = csgraph.dijkstra(a, directed=True, indices=np.arange(n, n + len(group)), limit=limit)[:, :n]
+        for i, (s, src) in enumerate(zip(group, srcs)):
+            done[s] = target_distances(graph, node_d[i], building_snap, src) if n else np.full(len(building_snap),
+                                                                                              np.inf)
     out = np.empty((len(sets), len(building_snap)))
     for i, s in enumerate(sets):
         out[i] = done[s]

@@ -10,7 +10,7 @@ import shapely
 from layers.base import geojson, line_coords
 
 OK_COLOR, ONE_COLOR, MANY_COLOR = "#27ae60", "#f39c12", "#c0392b"
-WALL_COLOR = "#6e2c00"
+WALL_COLOR = "#d35400"
 GATE_OPEN, GATE_SHUT = "#1e8449", "#c0392b"
 PATH_COLOR = "#1f4e9c"
 PROPOSED_COLOR = "#8e44ad"
@@ -80,8 +80,9 @@ def path_trace(path, crs: str, start, end, name: str, text: str) -> list:
     return out
 
 
-def proposed_trace(points: gpd.GeoDataFrame, name: str, text) -> go.Scattermap:
+def proposed_trace(points: gpd.GeoDataFrame, name: str, labels, hover) -> go.Scattermap:
     p = points.to_crs(4326)
     return go.Scattermap(lon=p.geometry.x, lat=p.geometry.y, mode="markers+text", name=name,
-                         marker={"size": 18, "color": PROPOSED_COLOR}, text=list(text), textposition="top center",
-                         textfont={"size": 13, "color": PROPOSED_COLOR}, hovertemplate="%{text}<extra></extra>")
+                         marker={"size": 20, "color": PROPOSED_COLOR}, text=list(labels), textposition="middle center",
+                         textfont={"size": 13, "color": "#ffffff"}, customdata=list(hover),
+                         hovertemplate="%{customdata}<extra></extra>")

@@ -205,6 +205,7 @@ _TEXT = {
     "gates_head": ("封闭小区", "Gated compounds"),
     "gates_closed_compounds": ("按封闭小区计算（只能经大门进出）", "Closed compounds (in and out through gates only)"),
     "gates_shut": ("关闭的大门（如夜间）", "Shut gates (e.g. at night)"),
+    "unnamed_compound": ("未命名小区 {id}", "Unnamed compound {id}"),
     "gates_none": ("本数据没有小区及大门信息", "No compounds or gates in this dataset"),
     "layer_walls": ("封闭小区围墙", "Closed compound walls"),
     "gate_open": ("开放的大门", "Open gate"),

@@ -241,3 +241,19 @@ def test_siting_finds_the_known_optimum_with_existing_points_fixed():
     best = max(itertools.combinations(range(9), 2), key=lambda c: (w * (cover[:, list(c)].any(1) & ~done)).sum())
     assert (w * (cover[:, list(best)].any(1) & ~done)).sum() == 24
     assert sorted(res.gain_by_choice.tolist()) == [6, 18]
+
+
+def test_requirement_distances_match_one_search_per_type():
+    """Sets searched together in one bounded call give the per-type distances (within the limit)."""
+    from geo.life_circle import requirement_distances
+    e = pd.concat([street_line(), edges([(20, 21, [(0, 300), (100, 300)])])], ignore_index=True)
+    g = build_walk_graph(e, crs=CRS)
+    pts = gdf(id=["a", "b", "c"], type=["clinic", "market", "clinic"], geometry=[P(0, 3), P(620, 4), P(90, 300)])
+    b = gdf(id=list("vwxyz"), geometry=[P(50, 5), P(400, 5), P(990, 2), P(10, 305), P(700, 1)])
+    ps, bs = snap(g, pts.geometry), snap(g, b.geometry)
+    d = requirement_distances(g, ps, pts["type"], bs, [("clinic",), ("market",), ("clinic", "market")],
+                              [500, 500, 500])
+    for row, types in zip(d, [("clinic",), ("market",), ("clinic", "market")]):
+        ref = nearest_distances(g, ps.take(np.flatnonzero(pts["type"].isin(types).to_numpy())), bs)
+        assert np.allclose(np.where(ref <= 500, ref, np.inf), row)
+    assert d[0, 3] == pytest.approx(5 + 80)      # the detached path reaches its own clinic only
