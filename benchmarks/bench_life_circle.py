@@ -167,7 +167,7 @@ def main(argv=None):
     print(f"all tiers, general profile, one call: {info['all_tiers_general_s']:.3f} s")
     s = bench_siting(a, world)
     print(f"siting k={s['k']} over {s['candidates']:,} candidates, {s['demand']:,} demand buildings, "
-          f"reach {s['reach_m']:.0f} m: {s['median_s']:.2f} s ({s["status"]}, {s["backend"]} backend; model {s['model_rows']} rows x "
+          f"reach {s['reach_m']:.0f} m: {s['median_s']:.2f} s ({s['status']}, {s['backend']} backend; model {s['model_rows']} rows x "
           f"{s['model_cols']} cols); share {s['share_before']:.1%} -> {s['share_after']:.1%}")
     gates = bench_gates(settings)
     print(f"\ngate effect on the sample ({gates['closed_compounds']} closed compounds, {gates['buildings_inside']} "
