@@ -16,6 +16,15 @@ from layers.style import COMMUNITY_LINE, LEVEL1_LINE
 from minsheng.i18n import t
 
 
+def _sep(lang) -> str:
+    return "、" if lang == "zh" else ", "
+
+
+def _short(tier, lang) -> str:
+    """A narrow column header: 街坊 / Block, else the tier's minutes."""
+    return t("lc_block_short", lang) if tier.key == "block" else f"{tier.minutes:g} {t('minutes', lang)}"
+
+
 def _tier(ctx, p):
     cat = lcm.catalogue(ctx)
     keys = [x.key for x in cat.tiers]
@@ -29,7 +38,7 @@ def traces(ctx, p) -> list:
     state = lcm.building_state(ctx, tier.key, p.profile, p.closed, p.shut)
     reqs = {r.key: r for r in cat.requirements_of(tier.key)}
     hover = {bid: f"{bid}<br>{int(m)}/{int(n)}" + (
-        "<br>" + "、".join(reqs[k].label(p.lang) for k in f.split(";") if k in reqs) if f else "")
+        "<br>" + _sep(p.lang).join(reqs[k].label(p.lang) for k in f.split(";") if k in reqs) if f else "")
         for bid, m, n, f in zip(state["building_id"], state["met"], state["requirements"], state["failed"])}
     grids = b.plan_grids(p.plan_id)
     out = [streets_trace(b.walk_edges, t("layer_streets", p.lang))]
@@ -56,7 +65,7 @@ def panel(ctx, p, user) -> list:
     sh = lcm.shares(ctx, p.plan_id, p.closed, p.shut)
     allsh = sh[sh["scope"] == "all"]
     groups = {g.key: g for g in key_groups()}
-    head = [html.Tr([html.Th("")] + [html.Th(x.label(p.lang)) for x in cat.tiers])]
+    head = [html.Tr([html.Th("")] + [html.Th(_short(x, p.lang), title=x.label(p.lang)) for x in cat.tiers])]
     body = []
     for group in dict.fromkeys(allsh["group"]):
         part = allsh[allsh["group"] == group].set_index("tier")
@@ -68,7 +77,7 @@ def panel(ctx, p, user) -> list:
             body.append(html.Tr([html.Td(t("lc_persons", p.lang))] + [
                 html.Td(_pct(part["share_persons"].get(x.key, np.nan)), className="num") for x in cat.tiers]))
     out = [html.H2(t("lc_title", p.lang).format(tier=tier.label(p.lang)), id="lc-title"),
-           html.P(t("lc_explain", p.lang).format(reqs="、".join(r.label(p.lang) for r in reqs), reach=reach,
+           html.P(t("lc_explain", p.lang).format(reqs=_sep(p.lang).join(r.label(p.lang) for r in reqs), reach=reach,
                                                  profile=prof.label(p.lang))),
            html.H3(t("lc_shares_head", p.lang)), html.Table(head + body, id="lc-shares")]
     if p.closed:

@@ -181,6 +181,7 @@ _TEXT = {
                            "PNG/PDF export is unavailable: Chromium is not installed on the server. Export the "
                            "offline HTML map instead, or ask the administrator to install Chromium."),
     "tab_lifecircle": ("生活圈达标", "Life-circle check"),
+    "lc_block_short": ("街坊", "Block"),
     "lc_tier": ("生活圈层级", "Tier"),
     "lc_profile": ("地图按此步行能力着色", "Map colours for walking profile"),
     "lc_ok": ("本层级全部达标", "Meets every requirement"),
