@@ -300,3 +300,19 @@ def test_spopt_and_sparse_backends_agree():
     b = site(g, dem, w, existing, dem, 3, 150, backend="sparse")
     assert a.backend == "spopt" and b.backend == "sparse" and a.status == b.status == "Optimal"
     assert a.covered_after == b.covered_after > a.covered_before
+
+
+def test_sample_osm_compounds_and_gates():
+    """The shipped extract: landuse=residential compounds, barrier=gate/entrance nodes on their
+    boundaries; compounds with a gate start closed, emergency entrances start shut."""
+    from importlib import resources
+    from data.importers.osm_gates import read_compounds_and_gates
+    path = resources.files("data").joinpath("samples", "source", "beijing_haidian_xueqing.osm")
+    cg = read_compounds_and_gates(str(path))
+    assert len(cg.compounds) == 10 and "石科院生活区" in set(cg.compounds["name"])
+    assert set(cg.gates["kind"]) >= {"gate", "lift_gate", "entrance"}
+    on = cg.gates[cg.gates["compound_id"] != ""]
+    assert set(on["compound_id"]) == set(cg.compounds.loc[cg.compounds["closed_default"], "id"])
+    assert cg.gates.loc[cg.gates["entrance"] == "emergency", "closed_default"].all()
+    with pytest.raises(DataError):
+        read_compounds_and_gates("/no/such/file.osm")
