@@ -102,6 +102,13 @@ class SitingResult:
 SPOPT_MAX_CELLS = 250_000   # spopt builds its PuLP constraints cell by cell (~15 us each)
 
 
+def _cbc(time_limit_s):
+    """A system CBC (COIN_CMD) when installed, else the CBC binary bundled with PuLP."""
+    import pulp
+    coin = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s)
+    return coin if coin.available() else pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
+
+
 def _solve_spopt(M, gw, p, solver):
     from spopt.locate import MCLP
     model = MCLP.from_cost_matrix(np.where(M, 0.0, 2.0), gw, service_radius=1.0, p_facilities=p)
@@ -165,7 +172,7 @@ def site(graph: WalkGraph, demand: Snap, weights, existing: Snap, candidates: Sn
     rep = np.unique(group, return_index=True)[1]
     Ms = sub[rep].tocsr()
     p = min(k, len(useful))
-    solver = solver or pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
+    solver = solver or _cbc(time_limit_s)
     if backend == "auto":
         backend = "spopt" if Ms.shape[0] * Ms.shape[1] <= SPOPT_MAX_CELLS else "sparse"
     if backend == "spopt":
