@@ -15,7 +15,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, exports, import_view, planner_view, presentation, views
+    from callbacks import auth, circle_view, exports, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     auth.register(app, ctx)
     layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)
+    circle_view.register(app, ctx)
     planner_view.register(app, ctx)
     import_view.register(app, ctx)
     presentation.register(app, ctx)

@@ -24,6 +24,51 @@ def default_circle_type(present) -> str:
     return present[0] if present else ""
 
 
+def siting_controls(lang):
+    from data.catalogue import key_groups
+    weights = [{"label": t("site_households", lang), "value": "households"}] + [
+        {"label": g.label(lang), "value": g.key} for g in key_groups() if not g.sensitive]
+    return [html.H3(t("site_head", lang)),
+            html.Label(t("site_k", lang)),
+            dcc.Input(id=ids.SITE_K, type="number", min=1, max=20, step=1, value=3, style={"width": "60px"}),
+            html.Label(t("site_weight", lang)),
+            dcc.Dropdown(id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
+            html.Button(t("site_button", lang), id=ids.BTN_SITE, className="btn primary"),
+            html.Button(t("site_clear", lang), id=ids.BTN_SITE_CLEAR, className="btn")]
+
+
+def lifecircle_controls(ctx, lang):
+    cat = ctx.settings.life_circles()
+    return [html.H3(t("lc_tier", lang)),
+            dcc.RadioItems(id=ids.LC_TIER, value="10min" if any(x.key == "10min" for x in cat.tiers) else
+                           cat.tiers[0].key, className="checklist",
+                           options=[{"label": x.label(lang), "value": x.key} for x in cat.tiers]),
+            html.H3(t("lc_profile", lang)),
+            dcc.RadioItems(id=ids.LC_PROFILE, value=cat.profiles[0].key, className="checklist",
+                           options=[{"label": p.label(lang), "value": p.key} for p in cat.profiles])]
+
+
+def gate_controls(ctx, lang):
+    from callbacks.life_circle_model import compounds_gates, default_closed
+    cg = compounds_gates(ctx)
+    closed, shut = default_closed(ctx)
+    if not len(cg.compounds):
+        return [html.H3(t("gates_head", lang)), html.P(t("gates_none", lang), className="hint"),
+                dcc.Checklist(id=ids.GATED_COMPOUNDS, value=[], options=[]),
+                dcc.Checklist(id=ids.SHUT_GATES, value=[], options=[])]
+    names = {i: n or t("unnamed_compound", lang).format(id=i)
+             for i, n in zip(cg.compounds["id"], cg.compounds["name"].fillna(""))}
+    g = cg.gates[cg.gates["compound_id"] != ""]
+    return [html.H3(t("gates_head", lang)),
+            html.Label(t("gates_closed_compounds", lang), className="hint"),
+            dcc.Checklist(id=ids.GATED_COMPOUNDS, value=list(closed), className="checklist",
+                          options=[{"label": names[i], "value": i} for i in cg.compounds["id"]]),
+            html.Label(t("gates_shut", lang), className="hint"),
+            dcc.Checklist(id=ids.SHUT_GATES, value=list(shut), className="checklist",
+                          options=[{"label": f"{names.get(c, c)} · {gid}", "value": gid}
+                                   for gid, c in zip(g["id"], g["compound_id"])])]
+
+
 def shell():
     """The static shell; the page itself is rendered for the URL's language by a callback."""
     return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE)])
@@ -45,6 +90,8 @@ def page(ctx, lang: str):
         dcc.Store(id=ids.FOCUS),
         dcc.Store(id=ids.PLANNER_STATE),
         dcc.Store(id=ids.PLANNER_SELECTION, data=[]),
+        dcc.Store(id=ids.CIRCLE_BUILDING),
+        dcc.Store(id=ids.SITING),
         html.Header(className="header", children=[
             html.Div([html.H1(t("title", lang)), html.Div(t("subtitle", lang), className="subtitle")]),
             html.Div(className="header-right", children=[
@@ -66,6 +113,7 @@ def page(ctx, lang: str):
             dcc.Tab(label=t("tab_overview", lang), value="overview"),
             dcc.Tab(label=t("tab_coverage", lang), value="coverage"),
             dcc.Tab(label=t("tab_circle", lang), value="circle"),
+            dcc.Tab(label=t("tab_lifecircle", lang), value="lifecircle"),
             *([dcc.Tab(label=t("tab_planner", lang), value="planner"),
                dcc.Tab(label=t("tab_import", lang), value="import")] if user.can("plan") else []),
             *([dcc.Tab(label=t("tab_admin", lang), value="admin")] if user.can("audit") else []),
@@ -99,7 +147,10 @@ def page(ctx, lang: str):
                                             {"label": t("speed_elderly", lang),
                                              "value": ctx.settings.elderly_speed_m_min},
                                             {"label": t("speed_gb", lang), "value": 0}]),
+                    *siting_controls(lang),
                 ]),
+                html.Div(id=ids.CONTROLS_LIFECIRCLE, style={"display": "none"}, children=lifecircle_controls(ctx, lang)),
+                html.Div(id=ids.CONTROLS_GATES, style={"display": "none"}, children=gate_controls(ctx, lang)),
                 html.Div(id=ids.CONTROLS_PLANNER, style={"display": "none"}, children=[
                     html.P(t("planner_help", lang), className="hint"),
                     html.Button(t("copy_draft", lang), id=ids.BTN_COPY, className="btn"),

@@ -19,7 +19,13 @@ class ViewParams:
     edits: str = "[]"          # planner: applied edits as canonical JSON
     selection: tuple = ()      # planner: selected building ids
     compare: str = ""          # planner: plan to diff against
+    tier: str = "10min"        # life-circle check: tier shown
+    profile: str = "general"   # life-circle check: walking profile the map is coloured for
+    closed: tuple = ()         # closed compound ids (crossed only at gates)
+    shut: tuple = ()           # shut gate ids
+    building: str = ""         # circle view: clicked building ("why outside")
+    siting: str = ""           # circle view: siting scenario parameters (JSON)
 
     def without_selection(self) -> "ViewParams":
         from dataclasses import replace
-        return replace(self, selected=None, selection=())
+        return replace(self, selected=None, selection=(), building="")

@@ -3,19 +3,21 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 
-from callbacks import admin_view, circle_view, coverage_view, ids, import_view, overview, planner_view
+from callbacks import (admin_view, circle_view, coverage_view, ids, import_view, lifecircle_view, overview,
+                       planner_view)
 from callbacks.auth import current_user
 from callbacks.params import ViewParams
 from layers.base import base_figure, highlight_trace, view_of
 
-VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "planner": planner_view,
-         "import": import_view, "admin": admin_view}
+VIEWS = {"overview": overview, "coverage": coverage_view, "circle": circle_view, "lifecircle": lifecircle_view,
+         "planner": planner_view, "import": import_view, "admin": admin_view}
 CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVERAGE, "circle": ids.CONTROLS_CIRCLE,
-               "planner": ids.CONTROLS_PLANNER}
+               "lifecircle": ids.CONTROLS_LIFECIRCLE, "planner": ids.CONTROLS_PLANNER}
 
 
 def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed,
-                state=None, selection=None, compare=None) -> ViewParams:
+                state=None, selection=None, compare=None, tier=None, profile=None, closed=None, shut=None,
+                building=None, siting=None) -> ViewParams:
     view = view or "overview"
     plan_id = plan_id or ctx.bundle().adopted_plan_id()
     planner = view == "planner"
@@ -24,14 +26,19 @@ def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype
                       layers=tuple(layers or ()), stypes=tuple(sorted(stypes or ())), level=int(level or 2),
                       stype=stype or "", minutes=float(minutes or 10), speed=float(80 if speed is None else speed),
                       selected=None if planner else (selected or None), edits=edits,
-                      selection=tuple(selection or ()) if planner else (), compare=(compare or "") if planner else "")
+                      selection=tuple(selection or ()) if planner else (), compare=(compare or "") if planner else "",
+                      tier=tier or "10min", profile=profile or "general", closed=tuple(sorted(closed or ())),
+                      shut=tuple(sorted(shut or ())), building=(building or "") if view == "circle" else "",
+                      siting=(siting or "") if view == "circle" else "")
 
 
 PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"),
                 Input(ids.PLAN, "value"), Input(ids.LANG, "data"), Input(ids.SELECTED_GRID, "data"),
                 Input(ids.COV_LEVEL, "value"), Input(ids.CIRCLE_TYPE, "value"), Input(ids.CIRCLE_MINUTES, "value"),
                 Input(ids.CIRCLE_SPEED, "value"), Input(ids.PLANNER_STATE, "data"),
-                Input(ids.PLANNER_SELECTION, "data"), Input(ids.PLANNER_COMPARE, "value")]
+                Input(ids.PLANNER_SELECTION, "data"), Input(ids.PLANNER_COMPARE, "value"),
+                Input(ids.LC_TIER, "value"), Input(ids.LC_PROFILE, "value"), Input(ids.GATED_COMPOUNDS, "value"),
+                Input(ids.SHUT_GATES, "value"), Input(ids.CIRCLE_BUILDING, "data"), Input(ids.SITING, "data")]
 
 
 def figure(ctx, p: ViewParams, focus=None) -> dict:
@@ -44,6 +51,8 @@ def figure(ctx, p: ViewParams, focus=None) -> dict:
         "layout": ctx.cached("layout", (p.plan_id,), lambda: base_figure(
             b.buildings.total_bounds, [], uirevision=p.plan_id).to_plotly_json()["layout"])})
     extra = [planner_view.selection_trace(ctx, p.selection)] if p.selection else []
+    if p.building:
+        extra += circle_view.path_traces(ctx, p)
     if p.selected:
         grids = b.plan_grids(p.plan_id)
         sel = grids[grids["id"] == p.selected]
@@ -63,18 +72,27 @@ def register(app, ctx):
         view = "overview" if view in (None, "admin", "import") else view
         return [{"display": "block" if v == view else "none"} for v in CONTROL_IDS]
 
+    @app.callback(Output(ids.CONTROLS_GATES, "style"), Input(ids.VIEW, "value"))
+    def show_gate_controls(view):
+        return {"display": "block" if view in ("circle", "lifecircle") else "none"}
+
     @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))
-    def draw(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state, selection, compare,
-             focus):
-        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state,
-                        selection, compare)
-        return figure(ctx, p, tuple(focus) if focus else None)
+    def draw(*args):
+        p = read_params(ctx, *args[:-1])
+        return figure(ctx, p, tuple(args[-1]) if args[-1] else None)
 
     @app.callback(Output(ids.PANEL, "children"), *PARAM_INPUTS)
-    def panel(view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state, selection, compare):
-        p = read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed, state,
-                        selection, compare)
+    def panel(*args):
+        p = read_params(ctx, *args)
         return VIEWS[p.view].panel(ctx, p, current_user(ctx))
+
+    @app.callback(Output(ids.CIRCLE_BUILDING, "data"), Input(ids.MAP, "clickData"), State(ids.VIEW, "value"),
+                  prevent_initial_call=True)
+    def click_building(click, view):
+        if view != "circle" or not click or not click.get("points"):
+            return no_update
+        bid = click["points"][0].get("location")
+        return bid if bid in set(ctx.bundle().buildings["id"]) else no_update
 
     @app.callback(Output(ids.SELECTED_GRID, "data"), Input(ids.MAP, "clickData"), prevent_initial_call=True)
     def select_grid(click):

@@ -58,6 +58,8 @@ class Settings:
     walk_speed_m_min: float = 80.0      # GB 50180-2018 / DESIGN default
     elderly_speed_m_min: float = 60.0
     circle_minutes: int = 10
+    life_circle_dir: str = ""           # directory whose life-circle CSVs replace the shipped ones
+    life_circle_standards: tuple = ("gb50180_2018", "complete_community")  # active requirement sets
     band_level1: Band = field(default_factory=lambda: Band(300, 800))
     band_level2: Band = field(default_factory=lambda: Band(80, 300))
     band_community: Band = field(default_factory=lambda: Band(1100, 2400))
@@ -77,6 +79,10 @@ class Settings:
     def data_path(self) -> Path:
         return Path(self.data) if self.data else sample_working_copy()
 
+    def life_circles(self):
+        from data.catalogue import life_circles
+        return life_circles(self.life_circle_dir, tuple(self.life_circle_standards))
+
     def with_(self, **kw) -> "Settings":
         return replace(self, **kw)
 
@@ -93,5 +99,10 @@ def from_env(**overrides) -> Settings:
         env["require_login"] = True
     if os.environ.get("MINSHENG_SECRET_KEY"):
         env["secret_key"] = os.environ["MINSHENG_SECRET_KEY"]
+    if os.environ.get("MINSHENG_LIFE_CIRCLE_DIR"):
+        env["life_circle_dir"] = os.environ["MINSHENG_LIFE_CIRCLE_DIR"]
+    if os.environ.get("MINSHENG_LIFE_CIRCLE_STANDARDS"):
+        env["life_circle_standards"] = tuple(x.strip() for x in os.environ["MINSHENG_LIFE_CIRCLE_STANDARDS"].split(",")
+                                             if x.strip())
     env.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**env)

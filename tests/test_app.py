@@ -19,14 +19,17 @@ def bundle(app):
 
 
 def params(bundle, view="overview", layers=ALL_LAYERS, lang="zh", stypes=None, selected=None, level=2,
-           stype="elderly_care", minutes=10, speed=80, state=None, selection=(), compare=None, plan=None):
+           stype="elderly_care", minutes=10, speed=80, state=None, selection=(), compare=None, plan=None,
+           tier="10min", profile="general", closed=(), shut=(), building=None, siting=None):
     stypes = sorted(set(bundle.service_points["type"])) if stypes is None else stypes
     return [(ids.VIEW, "value", view), (ids.LAYERS, "value", list(layers)), (ids.STYPES, "value", stypes),
             (ids.PLAN, "value", plan or bundle.adopted_plan_id()), (ids.LANG, "data", lang),
             (ids.SELECTED_GRID, "data", selected), (ids.COV_LEVEL, "value", level), (ids.CIRCLE_TYPE, "value", stype),
             (ids.CIRCLE_MINUTES, "value", minutes), (ids.CIRCLE_SPEED, "value", speed),
             (ids.PLANNER_STATE, "data", state), (ids.PLANNER_SELECTION, "data", list(selection)),
-            (ids.PLANNER_COMPARE, "value", compare)]
+            (ids.PLANNER_COMPARE, "value", compare), (ids.LC_TIER, "value", tier), (ids.LC_PROFILE, "value", profile),
+            (ids.GATED_COMPOUNDS, "value", list(closed)), (ids.SHUT_GATES, "value", list(shut)),
+            (ids.CIRCLE_BUILDING, "data", building), (ids.SITING, "data", siting)]
 
 
 def _map(app, bundle, focus=None, **kw):
@@ -144,3 +147,51 @@ def test_circle_view(app, bundle):
     gb = circle_view.shares(ctx, bundle.adopted_plan_id(), 10, 0)  # GB 50180: 500 m instead of 800 m
     assert pick(gb) < pick(fast)
     assert "500" in str(_panel(app, bundle, view="circle", stype="clinic", minutes=10, speed=0))
+
+
+def test_life_circle_check_view(app, bundle):
+    fig = _map(app, bundle, view="lifecircle", tier="10min")
+    names = [str(tr.get("name")) for tr in fig["data"]]
+    assert "本层级全部达标" in names and "缺 1 项" in names
+    panel = str(_panel(app, bundle, view="lifecircle", tier="10min"))
+    assert "十分钟生活圈达标检查" in panel and "各网格未达标项目" in panel and "小学" in panel
+    assert "老年人步速" in panel and "轮椅" in panel          # key groups under their own profile
+    en = str(_panel(app, bundle, view="lifecircle", tier="5min", lang="en"))
+    assert "5-minute life circle" in en and "Nursery" in en and "托儿所" not in en
+
+
+def test_gated_compounds_in_both_views(app, bundle):
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    from callbacks import life_circle_model as lcm
+    closed, shut = lcm.default_closed(ctx)
+    assert closed                                           # the sample's OSM gates close some compounds
+    fig = _map(app, bundle, view="lifecircle", closed=closed, shut=shut)
+    names = [str(tr.get("name")) for tr in fig["data"]]
+    assert "封闭小区围墙" in names and "开放的大门" in names
+    panel = str(_panel(app, bundle, view="lifecircle", closed=closed, shut=shut))
+    assert "封闭小区的影响" in panel
+    op = lcm.shares(ctx, bundle.adopted_plan_id())
+    cl = lcm.shares(ctx, bundle.adopted_plan_id(), closed, shut)
+    pick = lambda s: s[(s.scope == "all") & (s.group == "all") & (s.tier == "10min")]["households_ok"].iloc[0]
+    assert pick(cl) < pick(op)                              # walls lengthen walks on the sample
+    fig = _map(app, bundle, view="circle", stype="clinic", closed=closed, shut=shut)
+    assert "封闭小区围墙" in [str(tr.get("name")) for tr in fig["data"]]
+
+
+def test_why_outside_and_siting_in_the_circle_view(app, bundle):
+    import json
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    from callbacks import circle_view
+    table = circle_view.distances(ctx, 5, 80)
+    t = table[(table.service_type == "clinic") & ~table.within & (table.walk_m < 1e9)]
+    bid = t.building_id.iloc[0]
+    fig = _map(app, bundle, view="circle", stype="clinic", minutes=5, building=bid)
+    path = [tr for tr in fig["data"] if tr.get("name") == "步行路线"]
+    assert path and len(path[0]["lon"]) >= 2
+    panel = str(_panel(app, bundle, view="circle", stype="clinic", minutes=5, building=bid))
+    assert f"{t.walk_m.iloc[0]:.0f} 米" in panel and "超出" in panel
+    scen = json.dumps({"stype": "clinic", "k": 2, "weight": "households"})
+    fig = _map(app, bundle, view="circle", stype="clinic", minutes=5, siting=scen)
+    assert any(tr.get("name") == "建议新址" for tr in fig["data"])
+    panel = str(_panel(app, bundle, view="circle", stype="clinic", minutes=5, siting=scen))
+    assert "选址方案：新增 2 处卫生服务站" in panel and "现状" in panel

@@ -1,0 +1,154 @@
+"""Cached life-circle results for the dashboard: the routed network per (closed compounds, shut
+gates, walking profile), tier compliance, path explanations and siting scenarios. The
+computing is in geo/; this module only picks inputs and caches per dataset version."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo.crs import metric_crs
+from geo.explain import explain
+from geo.gates import GatedEdges, compound_zones, gate_network, snap_zoned
+from geo.life_circle import (building_tiers, compliance, compliance_shares, profile_edges,
+                             requirement_failures, scopes)
+from geo.network import Snap, WalkGraph, build_walk_graph, snap
+from geo.service_circle import nearest_distances
+
+
+@dataclass(frozen=True, eq=False)
+class Net:
+    graph: WalkGraph
+    bsnap: Snap
+    psnap: Snap
+    gated: GatedEdges | None
+
+
+def catalogue(ctx):
+    return ctx.settings.life_circles()
+
+
+def compounds_gates(ctx):
+    from data.importers.osm_gates import for_bundle
+    return ctx.cached("compounds_gates", (), lambda: for_bundle(ctx.bundle()))
+
+
+def default_closed(ctx) -> tuple[tuple, tuple]:
+    cg = compounds_gates(ctx)
+    return (tuple(cg.compounds.loc[cg.compounds["closed_default"], "id"]),
+            tuple(cg.gates.loc[cg.gates["closed_default"] & (cg.gates["compound_id"] != ""), "id"]))
+
+
+def network(ctx, closed: tuple = (), shut: tuple = (), profile: str = "general") -> Net:
+    def build():
+        b = ctx.bundle()
+        prof = catalogue(ctx).profile(profile)
+        crs = metric_crs(b.walk_edges)
+        edges = profile_edges(b.walk_edges, prof)
+        if not closed:
+            g = build_walk_graph(edges, crs=crs)
+            return Net(g, snap(g, b.buildings.geometry), snap(g, b.service_points.geometry), None)
+        cg = compounds_gates(ctx)
+        ge = gate_network(edges, cg.compounds, cg.gates, closed, shut, crs=crs)
+        g = build_walk_graph(ge.edges, crs=crs)
+        bz = compound_zones(b.buildings.geometry, cg.compounds, ge.closed, crs=crs)
+        pz = compound_zones(b.service_points.geometry, cg.compounds, ge.closed, crs=crs)
+        return Net(g, snap_zoned(g, b.buildings.geometry, bz, ge), snap_zoned(g, b.service_points.geometry, pz, ge),
+                   ge)
+    return ctx.cached("network", (tuple(sorted(closed)), tuple(sorted(shut)), profile), build)
+
+
+def stats(ctx) -> pd.DataFrame:
+    """Per-building households and key-group counts of the read model (geo/stats.py)."""
+    return ctx.bundle().building_stats
+
+
+def tier_tables(ctx, closed=(), shut=()) -> dict:
+    """Requirement table per walking profile (every building, every tier)."""
+    b = ctx.bundle()
+    cat = catalogue(ctx)
+    base = ctx.settings.walk_speed_m_min
+
+    def one(p):
+        net = network(ctx, closed, shut, p.key)
+        return ctx.cached("tier_table", (tuple(sorted(closed)), tuple(sorted(shut)), p.key), lambda: compliance(
+            net.graph, b.buildings, net.bsnap, b.service_points, net.psnap, cat, p, base))
+    return {p.key: one(p) for p in cat.profiles}
+
+
+def visible_groups():
+    from data.catalogue import key_groups
+    return [g.key for g in key_groups() if not g.sensitive]
+
+
+def shares(ctx, plan_id, closed=(), shut=()) -> pd.DataFrame:
+    b = ctx.bundle()
+    groups = [g for g in visible_groups() if any(g in p.groups for p in catalogue(ctx).profiles)]
+    return ctx.cached("lc_shares", (plan_id, tuple(sorted(closed)), tuple(sorted(shut))), lambda: compliance_shares(
+        tier_tables(ctx, closed, shut), stats(ctx), scopes(b.plan_assignments(plan_id), b.plan_grids(plan_id),
+                                                           b.communities), catalogue(ctx), groups))
+
+
+def failures(ctx, plan_id, profile="general", closed=(), shut=(), scope="grid") -> pd.DataFrame:
+    b = ctx.bundle()
+    return ctx.cached("lc_failures", (plan_id, profile, tuple(sorted(closed)), tuple(sorted(shut)), scope),
+                      lambda: requirement_failures(tier_tables(ctx, closed, shut)[profile], stats(ctx), scopes(
+                          b.plan_assignments(plan_id), b.plan_grids(plan_id), b.communities), scope))
+
+
+def building_state(ctx, tier, profile="general", closed=(), shut=()) -> pd.DataFrame:
+    t = tier_tables(ctx, closed, shut)[profile]
+    bt = ctx.cached("lc_building_tiers", (profile, tuple(sorted(closed)), tuple(sorted(shut))),
+                    lambda: building_tiers(t))
+    return bt[bt["tier"] == tier]
+
+
+# -- why outside -------------------------------------------------------------
+
+def explanation(ctx, building_id, stype, reach_m, closed=(), shut=()):
+    """(PathExplanation, open-network distance or None, the building's closed compound id or '')."""
+    b = ctx.bundle()
+    net = network(ctx, closed, shut)
+    idx = np.flatnonzero(b.buildings["id"].to_numpy() == building_id)
+    if not len(idx):
+        return None
+    i = int(idx[0])
+    pts = np.flatnonzero(b.service_points["type"].to_numpy() == stype)
+    ex = explain(net.graph, net.psnap.take(pts), net.bsnap.take([i]), reach_m)
+    open_d, comp = None, ""
+    if closed:
+        o = network(ctx, (), ())
+        open_d = float(nearest_distances(o.graph, o.psnap.take(pts), o.bsnap.take([i]))[0])
+        cg = compounds_gates(ctx)
+        comp = compound_zones(b.buildings.geometry.iloc[[i]], cg.compounds, closed, crs=net.graph.crs)[0]
+    return ex, open_d, comp
+
+
+# -- siting -------------------------------------------------------------------
+
+def parse_scenario(raw) -> dict | None:
+    try:
+        s = json.loads(raw) if isinstance(raw, str) and raw else None
+    except ValueError:
+        return None
+    return s if isinstance(s, dict) and s.get("k") else None
+
+
+def scenario(ctx, stype, reach_m, k, weight, closed=(), shut=()):
+    """Siting result for 'add k points of stype', candidates = every building (its footprint's
+    point), demand = buildings weighted by households or by one key group's households."""
+    from geo.siting import site
+    b = ctx.bundle()
+
+    def run():
+        net = network(ctx, closed, shut)
+        st = stats(ctx).set_index("building_id")
+        col = "households" if weight in ("", "households", None) else weight
+        w = b.buildings["id"].map(st[col] if col in st else pd.Series(dtype=float)).fillna(0).to_numpy(float)
+        pts = np.flatnonzero(b.service_points["type"].to_numpy() == stype)
+        res = site(net.graph, net.bsnap, w, net.psnap.take(pts), net.bsnap, int(k), float(reach_m))
+        return res, w
+    return ctx.cached("siting", (stype, float(reach_m), int(k), weight or "households", tuple(sorted(closed)),
+                                 tuple(sorted(shut))), run)
