@@ -64,7 +64,10 @@ def conform(layer_name: str, df: pd.DataFrame, *, file: str = "") -> pd.DataFram
             elif t == "json":
                 out[col] = s.map(lambda v: v if isinstance(v, list) else (json.loads(v) if isinstance(v, str) and v else []))
             else:
-                out[col] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+                obj = s.astype(object).where(s.notna(), None)
+                if pd.api.types.infer_dtype(obj, skipna=True) not in ("string", "empty"):
+                    obj = obj.map(lambda v: v if v is None else str(v))
+                out[col] = obj
         except (ValueError, TypeError) as e:
             bad = _first_bad_row(s, t)
             raise DataError(f"cannot read value {s.iloc[bad]!r} as {t}: {e}", file=file, layer=layer_name,

@@ -173,6 +173,10 @@ class PostgisStore(SqlStore):
     def _lock_dataset(self, conn) -> None:
         conn.execute("SELECT 1 FROM dataset_version WHERE id = 1 FOR UPDATE")
 
+    def _json_int(self, column: str, key: str) -> str:
+        k = key.replace("'", "''")
+        return f"coalesce(({column}::jsonb ->> '{k}')::bigint, 0)"
+
     def _read_frame(self, conn, layer, where: str = "", params=()) -> pd.DataFrame:
         return _read_layer(conn, layer, where, params)
 

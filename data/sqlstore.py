@@ -159,22 +159,28 @@ class SqlStore:
                            reuse=reused, only=READ_LAYERS)
 
     def _read_stats(self, conn) -> pd.DataFrame:
-        rows = self._x(conn, "SELECT building_id, households, persons, synthetic, tags FROM building_stats "
-                             "ORDER BY building_id").fetchall()
+        """The per-building aggregates, one integer column per key group of the catalogue (the
+        database extracts the counts from the stored JSON: no per-row Python parsing)."""
         from data.catalogue import key_groups
         keys = [g.key for g in key_groups()]
+        cols = ", ".join(self._json_int("tags", k) for k in keys)
+        rows = self._x(conn, "SELECT building_id, households, persons, synthetic"
+                             + (f", {cols}" if cols else "") + " FROM building_stats ORDER BY building_id").fetchall()
+        names = ["households", "persons", "synthetic", *keys]
         if not rows:
             return pd.DataFrame({"building_id": pd.Series([], dtype=object),
-                                 **{c: pd.Series([], dtype="int64") for c in ("households", "persons", "synthetic")},
-                                 **{k: pd.Series([], dtype="int64") for k in keys}})
-        bid, hh, pe, sy, tags = zip(*rows)
-        out = {"building_id": pd.Series(bid, dtype=object), "households": np.asarray(hh, dtype=np.int64),
-               "persons": np.asarray(pe, dtype=np.int64), "synthetic": np.asarray(sy, dtype=np.int64)}
-        parsed = [json.loads(t) if isinstance(t, str) else (t or {}) for t in tags]
-        found = sorted({k for d in parsed for k in d})
-        for k in dict.fromkeys([*keys, *found]):
-            out[k] = np.fromiter((d.get(k, 0) for d in parsed), dtype=np.int64, count=len(parsed))
-        return pd.DataFrame(out)
+                                 **{c: pd.Series([], dtype="int64") for c in names}})
+        bid = [r[0] for r in rows]
+        mat = np.array([r[1:] for r in rows], dtype=object)
+        mat = np.where(pd.isna(mat), 0, mat).astype(np.int64)
+        out = pd.DataFrame(mat, columns=names)
+        out.insert(0, "building_id", pd.Series(bid, dtype=object))
+        return out
+
+    def _json_int(self, column: str, key: str) -> str:
+        """SQL for the integer at ``key`` of a JSON object column (0 when absent)."""
+        k = key.replace("'", "''")
+        return f"coalesce(json_extract({column}, '$.\"{k}\"'), 0)"
 
     def households(self, building_ids) -> pd.DataFrame:
         """Household rows (contract columns) of the given buildings, through the building index."""
