@@ -30,43 +30,48 @@ PRIMARY, COMPLEMENTARY = 1, 2
 INF = 10 ** 12
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Suppression:
-    values: pd.DataFrame       # the true counts (rows x sensitive columns), never shown as such
-    mark: pd.DataFrame         # 0 shown, 1 primary ("<t"), 2 complementary ("—")
-    total: pd.Series | None    # true column totals (None: no total row on the page)
-    total_mark: pd.Series | None  # per column: 0 shown, 1 primary, 2 withheld
+    columns: tuple              # the sensitive key-group columns
+    values: np.ndarray          # (rows, columns) true counts, never shown as such
+    mark: np.ndarray            # 0 shown, 1 primary ("<t"), 2 complementary ("—")
+    total: np.ndarray | None    # true column totals (None: no total row on the page)
+    total_mark: np.ndarray | None  # per column: 0 shown, 1 primary, 2 withheld
     threshold: int
     households: np.ndarray | None = None  # per-row households shown on the page (bounds a reader knows)
 
-    def shown(self, lang: str = "zh") -> pd.DataFrame:
-        """The cells as strings: counts, "<t" or "—"."""
-        out = self.values.astype(np.int64).astype(str).astype(object)
-        out = out.mask(self.mark == PRIMARY, f"<{self.threshold}")
-        return out.mask(self.mark == COMPLEMENTARY, "—")
+    def _cells(self, v, m) -> np.ndarray:
+        out = v.astype(np.int64).astype(str).astype(object)
+        out[m == PRIMARY] = f"<{self.threshold}"
+        out[m == COMPLEMENTARY] = "—"
+        return out
 
-    def shown_total(self) -> pd.Series | None:
-        if self.total is None:
-            return None
-        out = self.total.astype(np.int64).astype(str).astype(object)
-        out = out.mask(self.total_mark == PRIMARY, f"<{self.threshold}")
-        return out.mask(self.total_mark == COMPLEMENTARY, "—")
+    def shown(self) -> np.ndarray:
+        """(rows, columns) strings: counts, "<t" or "—"."""
+        return self._cells(self.values, self.mark)
 
-    def bounds(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """What a reader knows of each cell: (low, high) frames (equal where shown)."""
+    def shown_total(self) -> np.ndarray | None:
+        return None if self.total is None else self._cells(self.total, self.total_mark)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """What a reader knows of each cell: (low, high) arrays (equal where shown)."""
         return _bounds(self.values, self.mark, self.households, self.threshold)
 
+    def total_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.total is None:
+            return None
+        hh = None if self.households is None else np.array([self.households.sum()])
+        lo, hi = _bounds(self.total[None, :], self.total_mark[None, :], hh, self.threshold)
+        return lo[0], hi[0]
 
-def _bounds(values: pd.DataFrame, mark: pd.DataFrame, households, t: int):
-    v = values.to_numpy(dtype=np.int64)
-    m = mark.to_numpy()
-    hh = np.full(len(values), INF, dtype=np.int64) if households is None else \
-        np.asarray(households, dtype=np.int64)
+
+def _bounds(v: np.ndarray, m: np.ndarray, households, t: int):
+    v = np.asarray(v, dtype=np.int64)
+    hh = np.full(v.shape[0], INF, dtype=np.int64) if households is None else np.asarray(households, dtype=np.int64)
     hh = np.broadcast_to(hh[:, None], v.shape)
     lo = np.where(m == PRIMARY, 0, np.where(m == COMPLEMENTARY, t, v))
     hi = np.where(m == PRIMARY, np.minimum(t - 1, hh), np.where(m == COMPLEMENTARY, hh, v))
-    return (pd.DataFrame(lo, index=values.index, columns=values.columns),
-            pd.DataFrame(hi, index=values.index, columns=values.columns))
+    return lo, hi
 
 
 def feasible_ranges(lo: np.ndarray, hi: np.ndarray, sum_lo: float, sum_hi: float) -> tuple[np.ndarray, np.ndarray]:
@@ -88,51 +93,59 @@ def _column_sum_bounds(total_value, total_mark_value, t, known):
     return t - known, INF
 
 
-def suppress_table(values: pd.DataFrame, households=None, *, threshold: int = 5, with_total: bool = True
-                   ) -> Suppression:
-    """Suppress the count columns of `values` (rows x sensitive key groups; non-negative ints).
-    households: per-row household counts shown on the same page (bounds a reader knows; None
-    = unbounded); with_total: the page also shows the column sums. See the module doc."""
+def suppress_table(values, households=None, *, threshold: int = 5, with_total: bool = True,
+                   columns=None) -> Suppression:
+    """Suppress the count columns of `values` (a DataFrame or (rows, columns) array of
+    non-negative ints: rows x sensitive key groups). households: per-row household counts shown
+    on the same page (bounds a reader knows; None = unbounded); with_total: the page also shows
+    the column sums. See the module doc."""
     t = int(threshold)
-    vals = values.fillna(0).astype(np.int64)
-    v = vals.to_numpy()
+    if isinstance(values, pd.DataFrame):
+        columns = tuple(values.columns) if columns is None else tuple(columns)
+        v = values.fillna(0).to_numpy(dtype=np.int64)
+    else:
+        v = np.asarray(values, dtype=np.int64).reshape(len(values), -1)
+        columns = tuple(columns) if columns is not None else tuple(range(v.shape[1]))
     hh = None if households is None else np.asarray(households, dtype=np.int64)
     mark = np.where(v < t, PRIMARY, 0)
-    total = vals.sum(axis=0) if with_total else None
+    total = v.sum(axis=0) if with_total else None
     tmark = None
     if with_total:
-        tmark = np.where(total.to_numpy() < t, PRIMARY, 0)
+        tmark = np.where(total < t, PRIMARY, 0)
         for c in range(v.shape[1]):
             while True:
-                lo, hi = _bounds(vals.iloc[:, [c]], pd.DataFrame(mark[:, [c]]), hh, t)
-                lo, hi = lo.to_numpy()[:, 0], hi.to_numpy()[:, 0]
+                lo, hi = _bounds(v[:, [c]], mark[:, [c]], hh, t)
+                lo, hi = lo[:, 0], hi[:, 0]
                 sup = mark[:, c] > 0
+                if not sup.any():
+                    break
                 known = v[~sup, c].sum()
-                s_lo, s_hi = _column_sum_bounds(int(total.iloc[c]), tmark[c], t, known)
+                s_lo, s_hi = _column_sum_bounds(int(total[c]), tmark[c], t, known)
                 rmin, rmax = feasible_ranges(lo[sup], hi[sup], s_lo, s_hi)
                 pinned = (rmin >= rmax) & (lo[sup] < hi[sup])
                 if not pinned.any():
                     break
                 cand = np.flatnonzero((mark[:, c] == 0) & (v[:, c] >= t))
                 if len(cand):
-                    pick = cand[np.argsort(v[cand, c], kind="stable")[0]]
-                    mark[pick, c] = COMPLEMENTARY
+                    mark[cand[np.argsort(v[cand, c], kind="stable")[0]], c] = COMPLEMENTARY
                 elif tmark[c] == 0:
                     tmark[c] = COMPLEMENTARY
                 else:  # nothing left to withhold (cannot happen with bounds of width >= 1)
                     break
-    return Suppression(vals, pd.DataFrame(mark, index=vals.index, columns=vals.columns), total,
-                       None if tmark is None else pd.Series(tmark, index=vals.columns), t, hh)
+    return Suppression(columns, v, mark, total, tmark, t, hh)
 
 
-def public_workload(counts: pd.DataFrame, suppression: Suppression, visits=None) -> np.ndarray:
+def public_workload(households, suppression: Suppression, rates: dict, other=None) -> np.ndarray:
     """Visits per month per row computed from the published figures only: each suppressed cell
-    counts as the middle of its known range. counts: the rows' households and non-sensitive
-    key-group columns (true values; they are published)."""
-    from geo.workload import workload_breakdown
+    counts as the middle of its known range. households: per-row households; rates: key ->
+    visits per month ("*" = every household, geo/workload.rates_of); other: the rows' exact
+    workload from the non-sensitive key groups (published or not: they are not protected),
+    e.g. geo/workload.workload_breakdown minus the sensitive columns."""
+    from geo.workload import ALL
+    base = float(rates.get(ALL, 1 / 3))
     lo, hi = suppression.bounds()
-    mid = (lo.astype(float) + hi.clip(upper=lo + 10 * suppression.threshold).astype(float)) / 2
-    public = counts.copy()
-    for c in suppression.values.columns:
-        public[c] = np.where(suppression.mark[c].to_numpy() > 0, mid[c].to_numpy(), suppression.values[c].to_numpy())
-    return workload_breakdown(public, visits).sum(axis=1).to_numpy()
+    mid = (lo + np.minimum(hi, lo + 10 * suppression.threshold)) / 2
+    used = np.where(suppression.mark > 0, mid, suppression.values)
+    extra = np.array([max(float(rates.get(k, base)) - base, 0.0) for k in suppression.columns])
+    w = np.asarray(households, dtype=float) * base + (used * extra).sum(axis=1)
+    return w if other is None else w + np.asarray(other, dtype=float)

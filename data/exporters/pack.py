@@ -35,6 +35,7 @@ from minsheng.i18n import t
 
 CARE_GROUPS = ("living_alone_elderly", "empty_nest_elderly")  # non-sensitive groups shown on the pages
 ROWS_PER_PAGE = 16
+GRID_ROWS_PER_PAGE = 12   # level-2 grids on a community page (more continue on the next page)
 MAX_PROBLEMS = 24
 MAX_FLOWS = 14
 
@@ -155,38 +156,42 @@ def _map_of(geoms, fills, labels, *, max_points: int = 400) -> MapSpec | None:
 # ---------------------------------------------------------------------------------------------
 # figures
 
-def _suppressed_block(rows: pd.DataFrame, keys: list[str], personal: bool, threshold: int, visits, *,
+def _fmt_ints(a) -> list[str]:
+    return [f"{int(v):,}" for v in a]
+
+
+def _suppressed_block(rows: pd.DataFrame, keys: list[str], personal: bool, threshold: int, rates: dict, *,
                       with_total: bool = True):
     """Shown key-group cells, total row, shown workload per row and total for a table of rows
-    (households, persons, workload, key-group counts). Returns (cells DataFrame of str,
-    total Series of str or None, workload strings, workload total string, workload values)."""
+    (households, workload, key-group counts). Returns (cells: list of rows of str, total: list
+    of str or None, workload strings, workload total string, workload values shown)."""
     from geo.suppress import public_workload, suppress_table
-    sens = [k for k in keys if k in _small_keys()]
-    plain = [k for k in keys if k not in sens]
-    cells = pd.DataFrame(index=rows.index)
-    for k in plain:
-        cells[k] = rows[k].astype(np.int64).map(_n)
-    total = pd.Series({k: _n(rows[k].sum()) for k in plain}, dtype=object) if with_total else None
-    if personal or not sens:
-        for k in sens:
-            cells[k] = rows[k].astype(np.int64).map(_n)
-            if with_total:
-                total[k] = _n(rows[k].sum())
-        wl = rows["workload"].to_numpy(dtype=float)
-        return cells[keys], (total[keys] if with_total else None), [_n(v) for v in wl], _n(wl.sum()), wl
-    s = suppress_table(rows[sens].astype(np.int64), rows["households"].to_numpy(), threshold=threshold,
-                       with_total=with_total)
-    shown = s.shown()
-    for k in sens:
-        cells[k] = shown[k]
-    if with_total:
-        st = s.shown_total()
-        for k in sens:
-            total[k] = st[k]
-    wl = public_workload(rows, s, visits)
-    approx = (s.mark > 0).any(axis=1).to_numpy()
-    wl_s = [("≈" if a else "") + _n(v) for v, a in zip(wl, approx)]
-    return cells[keys], (total[keys] if with_total else None), wl_s, ("≈" if approx.any() else "") + _n(wl.sum()), wl
+    from geo.workload import ALL
+    small = _small_keys()
+    sens = [k for k in keys if k in small] if not personal else []
+    v = rows[keys].to_numpy(dtype=np.int64)
+    cells = np.empty(v.shape, dtype=object)
+    for j in range(len(keys)):
+        cells[:, j] = _fmt_ints(v[:, j])
+    total = _fmt_ints(v.sum(axis=0)) if with_total else None
+    wl = rows["workload"].to_numpy(dtype=float)
+    approx = np.zeros(len(rows), dtype=bool)
+    if sens:
+        pos = [keys.index(k) for k in sens]
+        hh = rows["households"].to_numpy(dtype=np.int64)
+        sup = suppress_table(v[:, pos], hh, threshold=threshold, with_total=with_total, columns=sens)
+        cells[:, pos] = sup.shown()
+        if with_total:
+            st = sup.shown_total()
+            for i, j in enumerate(pos):
+                total[j] = st[i]
+        base = float(rates.get(ALL, 1 / 3))
+        extra = np.array([max(float(rates.get(k, base)) - base, 0.0) for k in sens])
+        other = wl - hh * base - (v[:, pos] * extra).sum(axis=1)  # the non-sensitive groups' visits
+        wl = public_workload(hh, sup, rates, other)
+        approx = (sup.mark > 0).any(axis=1)
+    wl_s = [("≈" if a else "") + _n(x) for x, a in zip(wl, approx)]
+    return cells.tolist(), total, wl_s, ("≈" if approx.any() else "") + _n(wl.sum()), wl
 
 
 def _small_keys() -> set[str]:
@@ -239,7 +244,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     from geo.coverage import audit_plan
     from geo.plan import people_diff, plan_from_bundle
     from geo.stats import stats_of_bundle
-    from geo.workload import walk_lengths, walk_minutes
+    from geo.workload import rates_of, walk_lengths, walk_minutes
     from data.exporters.common import households_are_synthetic
     from data.snapshots import parse_quarter
     parse_quarter(quarter)
@@ -259,7 +264,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     labels = _labels(lang)
     shown_keys = [k for k in CARE_GROUPS if k in keys] + [k for k in keys if k in _small_keys()]
     thr = int(getattr(settings, "suppress_below", 5))
-    visits = settings
+    visits = rates_of(settings)
     synthetic = households_are_synthetic(bundle) if "households" in bundle.layers else bool(
         len(stats) and stats["synthetic"].sum() == stats["households"].sum())
     plan_name = str(bundle.plans.loc[bundle.plans["id"] == plan_id, "name"].iloc[0]) if plan_id else "—"
@@ -342,7 +347,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
         body.append([str(r["name"] or cid), f"{int(r['level1_grids'])}/{int(r['level2_grids'])}", _n(r["households"]),
                      _n(r["persons"]), cblock[2][i], _band_label(r["band"], lang),
                      _band_label(_status(cblock[4][i], r["workload_low"], r["workload_high"]), lang)]
-                    + list(cblock[0].iloc[i]))
+                    + cblock[0][i])
     tot = [t("total", lang), f"{totals['level1']}/{totals['level2']}", _n(crow["households"].sum()),
            _n(crow["persons"].sum()), cblock[3], "", ""] + list(cblock[1])
     sup_note = t("suppressed_note", lang).format(t=thr) if not personal else ""
@@ -367,7 +372,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     geom = grids.set_index("id").geometry if len(grids) else pd.Series(dtype=object)
     by_comm = {c: g for c, g in l2.groupby("community_id", sort=False)}
     heads = grids.set_index("id")["head_name"] if "head_name" in grids.columns else pd.Series(dtype=object)
-    ghead = [t("grid", lang), t("grid_worker", lang), t("buildings", lang), t("households", lang),
+    ghead = ["#", t("grid", lang), t("grid_worker", lang), t("buildings", lang), t("households", lang),
              t("persons", lang), t("workload_short", lang), t("walk_round", lang), t("band", lang),
              t("workload_band", lang)] + [labels[k] for k in shown_keys]
     for cid in comm_ids:
@@ -382,13 +387,13 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
             name = heads.get(gid)
             worker = (str(name) if personal else mask_name(name)) if isinstance(name, str) and name else "—"
             wm = walk.get(gid)
-            rows.append([str(r["name"] or gid), worker or "—", _n(r["buildings"]), _n(r["households"]),
+            rows.append([_short(gid, cid), str(r["name"] or gid), worker or "—", _n(r["buildings"]), _n(r["households"]),
                          _n(r["persons"]), blk[2][i], "—" if wm is None or not np.isfinite(wm) else f"{wm:.0f} "
                          + t("minutes", lang), _band_label(r["band"], lang), _band_label(wst, lang)]
-                        + list(blk[0].iloc[i]))
-        total = ([t("total", lang), "", _n(g["buildings"].sum()), _n(g["households"].sum()), _n(g["persons"].sum()),
+                        + blk[0][i])
+        total = (["", t("total", lang), "", _n(g["buildings"].sum()), _n(g["households"].sum()), _n(g["persons"].sum()),
                   blk[3], "", "", ""] + list(blk[1])) if blk is not None else None
-        mp = _map_of(geom.reindex(g.index).to_numpy(dtype=object), fills, list(g["name"].fillna("").astype(str))) \
+        mp = _map_of(geom.reindex(g.index).to_numpy(dtype=object), fills, [_short(x, cid) for x in g.index]) \
             if len(g) and len(geom) else None
         if mp is not None:
             mp.legend = t("map_legend_workload", lang)
@@ -400,15 +405,19 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
         if pc:
             figs.append((_delta(c["households"], pc.get("households")), t("pack_vs_previous", lang).format(
                 q=quarter_label(prev["quarter"], lang)) + " · " + t("households", lang)))
-        pages.append(Page("community", t("pack_community", lang).format(name=str(c["name"] or cid)), figures=figs,
-                          tables=[Table(ghead, rows, total)], map=mp,
-                          notes=[x for x in (sup_note, t("workload_estimate", lang) if not personal else "") if x]))
+        cnotes = [x for x in (sup_note, t("workload_estimate", lang) if not personal else "") if x]
+        ctitle = t("pack_community", lang).format(name=str(c["name"] or cid))
+        parts = [rows[i:i + GRID_ROWS_PER_PAGE] for i in range(0, max(len(rows), 1), GRID_ROWS_PER_PAGE)]
+        for j, part in enumerate(parts):
+            pages.append(Page("community", ctitle + (f" ({j + 1}/{len(parts)})" if len(parts) > 1 else ""),
+                              figures=figs if j == 0 else [], map=mp if j == 0 else None, notes=cnotes,
+                              tables=[Table(ghead, part, total if j == len(parts) - 1 else None, numeric_from=3)]))
         step(f"community {cid}")
         if grid_pages:
             for i, (gid, r) in enumerate(g.iterrows()):
                 one = _suppressed_block(g.loc[[gid]], shown_keys, personal, thr, visits, with_total=False)
                 kg = Table([t("key_groups", lang), t("count", lang)],
-                           [[labels[k], one[0].iloc[0][k]] for k in shown_keys])
+                           [[labels[k], one[0][0][j]] for j, k in enumerate(shown_keys)])
                 mp1 = _map_of(geom.reindex([gid]).to_numpy(dtype=object), [fills[i]], [str(r["name"] or gid)])
                 pages.append(Page("grid", t("pack_grid", lang).format(name=str(r["name"] or gid)), figures=[
                     (_n(r["buildings"]), t("buildings", lang)), (_n(r["households"]), t("households", lang)),
@@ -450,6 +459,12 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     return Pack(quarter, lang, pages, snapshot, personal, timings)
 
 
+def _short(grid_id, community_id) -> str:
+    """A grid's label on its community map: the id without the community prefix (C001-02-03 -> 02-03)."""
+    g, c = str(grid_id), str(community_id)
+    return g[len(c):].lstrip("-_") or g if g.startswith(c) else g
+
+
 def _known_type(key) -> bool:
     try:
         service_type(str(key))
@@ -463,7 +478,7 @@ def change_pages(diff, bundle, lang: str, *, personal: bool, threshold: int, pla
     the grid workers' gains and losses. Used by the pack; /present shows the same figures."""
     flows, per = people_table(diff, bundle, lang, personal=personal, threshold=threshold)
     figs = [(_n(diff.households_moved), t("households", lang)), (_n(diff.persons_moved), t("persons", lang)),
-            (_n(int((diff.flows["level"] == 2).sum()) if len(diff.flows) else 0), t("fig_grids_changed", lang)),
+            (_n(int((diff.per_grid["level"] == 2).sum()) if len(diff.per_grid) else 0), t("fig_grids_changed", lang)),
             (_n(sum(len(b) for b in diff.flows.loc[diff.flows["level"] == 2, "buildings"]) if len(diff.flows) else 0),
              t("fig_moved", lang))]
     title = t("pack_changes", lang) + f" · {plan_names[0]} → {plan_names[1]}"
@@ -481,15 +496,16 @@ def people_table(diff, bundle, lang: str, *, personal: bool, threshold: int, max
     names = dict(zip(bundle.grids["id"].astype(str), bundle.grids["name"].astype(str)))
     f = diff.flows[diff.flows["level"] == 2].head(max_rows).reset_index(drop=True)
     if len(f):
-        blk = _suppressed_block(f.assign(workload=0.0), keys, personal, threshold, None)
+        from geo.workload import rates_of
+        blk = _suppressed_block(f.assign(workload=0.0), keys, personal, threshold, rates_of(None))
         cells, total = blk[0], blk[1]
     else:
-        cells, total = pd.DataFrame(columns=keys), pd.Series({k: "0" for k in keys})
+        cells, total = [], ["0" for _ in keys]
     none = t("no_grid", lang)
     rows = [[names.get(r.from_grid, r.from_grid) if r.from_grid else none,
              names.get(r.to_grid, r.to_grid) if r.to_grid else none,
              _n(len(r.buildings)) + ("" if len(r.buildings) > 4 else " (" + "、".join(r.buildings) + ")"),
-             _n(r.households), _n(r.persons)] + list(cells.iloc[i]) for i, r in enumerate(f.itertuples())]
+             _n(r.households), _n(r.persons)] + cells[i] for i, r in enumerate(f.itertuples())]
     tot = [t("total", lang), "", _n(sum(len(b) for b in f["buildings"])), _n(f["households"].sum()),
            _n(f["persons"].sum())] + list(total) if len(f) else None
     flows = Table([t("flow_from", lang), t("flow_to", lang), t("buildings_moved_list", lang), t("households", lang),
@@ -626,101 +642,130 @@ def write_pdf(pack: Pack, out, *, chromium: str | None = None, attribution: str 
 
 
 # ---------------------------------------------------------------------------------------------
-# PPTX: python-pptx, 16:9, the same pages
+# PPTX: python-pptx, 16:9, the same pages. Shapes are written as DrawingML XML (one parse per
+# shape) rather than through python-pptx's per-cell object API, which is ~20x slower for the
+# hundreds of tables of a district pack.
 
 PPT_FONT = "Noto Sans CJK SC"
+EMU = 914400
+_NS = ('xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+       'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" '
+       'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
 
 
-def _font(run, size, *, bold=False, color=None):
-    from pptx.dml.color import RGBColor
-    from pptx.oxml.ns import qn
-    from pptx.util import Pt
-    f = run.font
-    f.size = Pt(size)
-    f.bold = bold
-    f.name = PPT_FONT
-    rpr = run._r.get_or_add_rPr()
-    for tag in ("a:ea", "a:cs"):
-        el = rpr.find(qn(tag))
-        if el is None:
-            el = rpr.makeelement(qn(tag), {})
-            rpr.append(el)
-        el.set("typeface", PPT_FONT)
-    if color:
-        f.color.rgb = RGBColor.from_string(color.lstrip("#"))
+def _x(s) -> str:
+    return htmllib.escape(str(s), quote=False)
 
 
-def _text(slide, x, y, w, h, text, size, *, bold=False, color="1d1d1f", align=None):
-    from pptx.util import Inches
-    box = slide.shapes.add_textbox(Inches(x), Inches(y), Inches(w), Inches(h))
-    tf = box.text_frame
-    tf.word_wrap = True
-    lines = text if isinstance(text, list) else [text]
-    for i, line in enumerate(lines):
-        para = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
-        if align is not None:
-            para.alignment = align
-        r = para.add_run()
-        r.text = str(line)
-        _font(r, size, bold=bold, color=color)
-    return box
+def _emu(v: float) -> int:
+    return int(round(v * EMU))
 
 
-def _ppt_table(slide, tb: Table, x, y, w, h_max):
-    from pptx.dml.color import RGBColor
-    from pptx.enum.text import PP_ALIGN
-    from pptx.util import Inches, Pt
-    nrows = len(tb.rows) + 1 + (1 if tb.total else 0)
-    ncols = len(tb.header)
-    row_h = min(0.3, h_max / max(nrows, 1))
-    size = 10 if ncols <= 8 else (8 if ncols <= 13 else 7)
-    shape = slide.shapes.add_table(nrows, ncols, Inches(x), Inches(y), Inches(w), Inches(row_h * nrows))
-    table = shape.table
-    rows = [tb.header] + tb.rows + ([tb.total] if tb.total else [])
-    for i, row in enumerate(rows):
-        table.rows[i].height = Inches(row_h)
-        for j in range(ncols):
-            cell = table.cell(i, j)
-            cell.margin_left = cell.margin_right = Pt(3)
-            cell.margin_top = cell.margin_bottom = Pt(1)
-            tf = cell.text_frame
-            para = tf.paragraphs[0]
-            para.alignment = PP_ALIGN.RIGHT if j >= tb.numeric_from and i > 0 else PP_ALIGN.LEFT
-            r = para.add_run()
-            r.text = str(row[j]) if j < len(row) else ""
+def _run(text, size, *, bold=False, color="1D1D1F") -> str:
+    return (f'<a:r><a:rPr lang="zh-CN" sz="{int(size * 100)}" b="{1 if bold else 0}" dirty="0">'
+            f'<a:solidFill><a:srgbClr val="{color.lstrip("#").upper()}"/></a:solidFill>'
+            f'<a:latin typeface="{PPT_FONT}"/><a:ea typeface="{PPT_FONT}"/><a:cs typeface="{PPT_FONT}"/>'
+            f'</a:rPr><a:t>{_x(text)}</a:t></a:r>')
+
+
+class _Slide:
+    def __init__(self, slide):
+        self.slide = slide
+        self.tree = slide.shapes._spTree
+        self.next_id = 100
+        self.xml: list[str] = []
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def text(self, x, y, w, h, text, size, *, bold=False, color="1D1D1F", align="l"):
+        lines = text if isinstance(text, list) else [text]
+        paras = "".join(f'<a:p><a:pPr algn="{align}"/>{_run(line, size, bold=bold, color=color)}</a:p>'
+                        for line in lines) or "<a:p/>"
+        i = self._id()
+        self.xml.append(
+            f'<p:sp {_NS}><p:nvSpPr><p:cNvPr id="{i}" name="Text {i}"/><p:cNvSpPr txBox="1"/><p:nvPr/></p:nvSpPr>'
+            f'<p:spPr><a:xfrm><a:off x="{_emu(x)}" y="{_emu(y)}"/><a:ext cx="{_emu(w)}" cy="{_emu(h)}"/></a:xfrm>'
+            f'<a:prstGeom prst="rect"><a:avLst/></a:prstGeom><a:noFill/></p:spPr>'
+            f'<p:txBody><a:bodyPr wrap="square" lIns="0" tIns="0" rIns="0" bIns="0"/><a:lstStyle/>{paras}'
+            f'</p:txBody></p:sp>')
+
+    def table(self, tb: Table, x, y, w, h_max) -> float:
+        rows = [tb.header] + tb.rows + ([tb.total] if tb.total else [])
+        nrows, ncols = len(rows), len(tb.header)
+        row_h = min(0.3, h_max / max(nrows, 1))
+        size = 10 if ncols <= 8 else (8 if ncols <= 13 else 7)
+        # column widths: by the longest text of the column (CJK counted double), at least 0.5
+        lens = [min(max(max(sum(2 if ord(ch) > 0x2e80 else 1 for ch in str(r[j] if j < len(r) else "")) + 1
+                                for r in rows[1:] or rows), 7), 32) for j in range(ncols)]
+        tot = float(sum(lens))
+        widths = [_emu(w * ln / tot) for ln in lens]
+        out = []
+        for i, row in enumerate(rows):
             head = i == 0
-            _font(r, size, bold=head or (tb.total is not None and i == nrows - 1), color="ffffff" if head else None)
-            if head:
-                cell.fill.solid()
-                cell.fill.fore_color.rgb = RGBColor(0x8E, 0x1B, 0x21)
-            else:
-                cell.fill.solid()
-                cell.fill.fore_color.rgb = RGBColor(0xFF, 0xFF, 0xFF) if i % 2 else RGBColor(0xF6, 0xF2, 0xF0)
-    return row_h * nrows
+            last = tb.total is not None and i == nrows - 1
+            fill = "8E1B21" if head else ("FFFFFF" if i % 2 else "F6F2F0")
+            cells = []
+            for j in range(ncols):
+                v = row[j] if j < len(row) else ""
+                algn = "r" if (j >= tb.numeric_from and not head) else "l"
+                cells.append(f'<a:tc><a:txBody><a:bodyPr/><a:lstStyle/><a:p><a:pPr algn="{algn}"/>'
+                             f'{_run(v, size, bold=head or last, color="FFFFFF" if head else "1D1D1F")}</a:p>'
+                             f'</a:txBody><a:tcPr marL="38100" marR="38100" marT="12700" marB="12700" anchor="ctr">'
+                             f'<a:solidFill><a:srgbClr val="{fill}"/></a:solidFill></a:tcPr></a:tc>')
+            out.append(f'<a:tr h="{_emu(row_h)}">{"".join(cells)}</a:tr>')
+        grid = "".join(f'<a:gridCol w="{cw}"/>' for cw in widths)
+        i = self._id()
+        self.xml.append(
+            f'<p:graphicFrame {_NS}><p:nvGraphicFramePr><p:cNvPr id="{i}" name="Table {i}"/><p:cNvGraphicFramePr>'
+            f'<a:graphicFrameLocks noGrp="1"/></p:cNvGraphicFramePr><p:nvPr/></p:nvGraphicFramePr>'
+            f'<p:xfrm><a:off x="{_emu(x)}" y="{_emu(y)}"/><a:ext cx="{sum(widths)}" cy="{_emu(row_h * nrows)}"/></p:xfrm>'
+            f'<a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/table"><a:tbl>'
+            f'<a:tblPr firstRow="1" bandRow="1"/><a:tblGrid>{grid}</a:tblGrid>{"".join(out)}</a:tbl></a:graphicData>'
+            f'</a:graphic></p:graphicFrame>')
+        return row_h * nrows
 
-
-def _ppt_map(slide, mp: MapSpec, x, y, w, h):
-    from pptx.dml.color import RGBColor
-    from pptx.util import Inches, Pt
-    if mp.aspect >= w / h:
-        mw, mh = w, w / mp.aspect
-    else:
-        mw, mh = h * mp.aspect, h
-    ox, oy = x + (w - mw) / 2, y + (h - mh) / 2
-    emu = 914400
-    for s in mp.shapes:
-        for ring in s.rings:
-            pts = [(int((ox + px * mw) * emu), int((oy + py * mh) * emu)) for px, py in ring]
-            if len(pts) < 3:
+    def map(self, mp: MapSpec, x, y, w, h):
+        if mp.aspect >= w / h:
+            mw, mh = w, w / mp.aspect
+        else:
+            mw, mh = h * mp.aspect, h
+        ox, oy = x + (w - mw) / 2, y + (h - mh) / 2
+        cx, cy = _emu(mw), _emu(mh)
+        for s in mp.shapes:
+            paths = []
+            for ring in s.rings:
+                if len(ring) < 3:
+                    continue
+                px = np.rint(ring[:, 0] * cx).astype(np.int64)
+                py = np.rint(ring[:, 1] * cy).astype(np.int64)
+                pts = "".join(f'<a:lnTo><a:pt x="{a}" y="{b}"/></a:lnTo>' for a, b in zip(px[1:], py[1:]))
+                paths.append(f'<a:path w="{cx}" h="{cy}"><a:moveTo><a:pt x="{px[0]}" y="{py[0]}"/></a:moveTo>{pts}'
+                             f'<a:close/></a:path>')
+            if not paths:
                 continue
-            fb = slide.shapes.build_freeform(pts[0][0], pts[0][1], scale=1.0)
-            fb.add_line_segments(pts[1:], close=True)
-            shp = fb.convert_to_shape()
-            shp.fill.solid()
-            shp.fill.fore_color.rgb = RGBColor.from_string(s.fill.lstrip("#"))
-            shp.line.color.rgb = RGBColor(0x33, 0x33, 0x33)
-            shp.line.width = Pt(0.5)
-    return mw, mh
+            i = self._id()
+            self.xml.append(
+                f'<p:sp {_NS}><p:nvSpPr><p:cNvPr id="{i}" name="{_x(s.label or i)}"/><p:cNvSpPr/><p:nvPr/></p:nvSpPr>'
+                f'<p:spPr><a:xfrm><a:off x="{_emu(ox)}" y="{_emu(oy)}"/><a:ext cx="{cx}" cy="{cy}"/></a:xfrm>'
+                f'<a:custGeom><a:avLst/><a:gdLst/><a:ahLst/><a:cxnLst/><a:rect l="0" t="0" r="r" b="b"/>'
+                f'<a:pathLst>{"".join(paths)}</a:pathLst></a:custGeom>'
+                f'<a:solidFill><a:srgbClr val="{s.fill.lstrip("#").upper()}"/></a:solidFill>'
+                f'<a:ln w="6350"><a:solidFill><a:srgbClr val="333333"/></a:solidFill></a:ln></p:spPr></p:sp>')
+        if len(mp.shapes) <= 16:
+            for s in mp.shapes:
+                if s.label:
+                    lab = s.label[-6:]
+                    self.text(ox + s.label_xy[0] * mw - 0.45, oy + s.label_xy[1] * mh - 0.08, 0.9, 0.2, lab, 7,
+                              align="ctr")
+        return mw, mh
+
+    def flush(self):
+        from pptx.oxml import parse_xml
+        for x in self.xml:
+            self.tree.append(parse_xml(x))
+        self.xml = []
 
 
 def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
@@ -732,45 +777,89 @@ def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
     blank = prs.slide_layouts[6]
     ql = quarter_label(pack.quarter, lang)
     n = len(pack.pages)
+    red, grey = "8E1B21", "555555"
     for i, p in enumerate(pack.pages):
-        s = prs.slides.add_slide(blank)
+        s = _Slide(prs.slides.add_slide(blank))
         if p.kind == "cover":
-            _text(s, 0.8, 2.0, 11.7, 1.2, p.title, 36, bold=True, color="8e1b21")
+            s.text(0.8, 2.0, 11.7, 1.2, p.title, 36, bold=True, color=red)
             fx = 0.8
             for v, lbl in p.figures:
-                _text(s, fx, 3.6, 2.3, 0.6, v, 26, bold=True, color="8e1b21")
-                _text(s, fx, 4.2, 2.3, 0.4, lbl, 12, color="555555")
+                s.text(fx, 3.6, 2.3, 0.6, v, 26, bold=True, color=red)
+                s.text(fx, 4.3, 2.3, 0.4, lbl, 12, color=grey)
                 fx += 2.4
-            _text(s, 0.8, 5.2, 11.7, 1.2, p.notes, 12, color="444444")
+            s.text(0.8, 5.2, 11.7, 1.2, p.notes, 12, color="444444")
         else:
-            _text(s, 0.5, 0.25, 10.5, 0.6, p.title, 22, bold=True, color="8e1b21")
-            _text(s, 11.0, 0.35, 1.9, 0.4, ql, 11, color="666666")
+            s.text(0.5, 0.3, 10.5, 0.6, p.title, 22, bold=True, color=red)
+            s.text(11.0, 0.4, 1.9, 0.4, ql, 11, color="666666")
             y = 1.0
+            fx, fy = (5.4, y) if p.map is not None else (0.5, y)
             if p.map is not None:
-                _ppt_map(s, p.map, 0.5, y, 4.6, 2.7)
+                s.map(p.map, 0.5, y, 4.6, 2.7)
                 if p.map.legend:
-                    _text(s, 0.5, y + 2.7, 4.6, 0.3, p.map.legend, 8, color="555555")
-                fx, fy = 5.4, y
-            else:
-                fx, fy = 0.5, y
+                    s.text(0.5, y + 2.75, 4.6, 0.25, p.map.legend, 8, color=grey)
             for v, lbl in p.figures:
-                _text(s, fx, fy, 1.8, 0.45, v, 18, bold=True, color="8e1b21")
-                _text(s, fx, fy + 0.45, 1.8, 0.5, lbl, 9, color="555555")
+                s.text(fx, fy, 1.8, 0.45, v, 18, bold=True, color=red)
+                s.text(fx, fy + 0.5, 1.8, 0.45, lbl, 9, color=grey)
                 fx += 1.9
             if p.figures:
-                fy += 1.0
+                fy += 1.05
             if p.map is not None:
-                _text(s, 5.4, fy, 7.4, 1.6, p.notes, 9, color="444444")
-                ty = y + 3.05
+                s.text(5.4, fy, 7.4, 1.5, p.notes, 9, color="444444")
+                ty = y + 3.1
             else:
                 ty = fy
+            room = 6.95 - ty - (0.45 if p.map is None and p.notes else 0)
             for tb in p.tables:
-                ty += _ppt_table(s, tb, 0.5, ty, 12.3, 7.0 - ty - (0.5 if p.map is None and p.notes else 0)) + 0.15
+                h = s.table(tb, 0.5, ty, 12.3, room / max(len(p.tables), 1))
+                ty += h + 0.15
             if p.map is None and p.notes:
-                _text(s, 0.5, min(ty, 6.5), 12.3, 0.6, p.notes, 9, color="444444")
-        _text(s, 0.5, 7.1, 9.0, 0.3, attribution, 7, color="888888")
-        _text(s, 10.8, 7.1, 2.1, 0.3, t("pack_page", lang).format(n=i + 1, total=n), 8, color="888888")
+                s.text(0.5, min(ty, 6.55), 12.3, 0.5, p.notes, 9, color="444444")
+        s.text(0.5, 7.1, 9.0, 0.3, attribution, 7, color="888888")
+        s.text(10.8, 7.1, 2.1, 0.3, t("pack_page", lang).format(n=i + 1, total=n), 8, color="888888", align="r")
+        s.flush()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     prs.save(str(out))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# one call for the CLI and the dashboard
+
+def make_pack(bundle, settings, quarter: str, out_dir, *, lang: str = "zh", personal: bool = False,
+              grid_pages: bool = False, snapshots=None, formats=("pdf", "pptx"), freeze: bool = True,
+              progress=None, chromium: str | None = None) -> dict:
+    """Build the pack, write the requested formats into out_dir and freeze the quarter's
+    snapshot in `snapshots` (a directory, data/snapshots; None = do not read or freeze).
+    Returns {"pack": Pack, "files": {fmt: Path}, "snapshot": Path|None, "frozen_now": bool,
+    "seconds": {...}}."""
+    from data import snapshots as snaps
+    from data.schema import ATTRIBUTION
+    snaps.parse_quarter(quarter)
+    quarter = quarter.upper()
+    previous = snaps.read(snapshots, snaps.previous_quarter(quarter)) if snapshots is not None else None
+    report = progress or (lambda done, total, what: None)
+    t0 = time.perf_counter()
+    pack = build_pack(bundle, settings, quarter, lang=lang, personal=personal, grid_pages=grid_pages,
+                      previous=previous, progress=progress)
+    seconds = dict(pack.seconds)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{t('pack', lang)}-{quarter}" if lang == "zh" else f"joint-meeting-pack-{quarter}"
+    files = {}
+    if "pdf" in formats:
+        report(len(pack.pages), len(pack.pages), "pdf")
+        t1 = time.perf_counter()
+        files["pdf"] = write_pdf(pack, out_dir / f"{stem}.pdf", chromium=chromium, attribution=ATTRIBUTION)
+        seconds["pdf"] = time.perf_counter() - t1
+    if "pptx" in formats:
+        report(len(pack.pages), len(pack.pages), "pptx")
+        t1 = time.perf_counter()
+        files["pptx"] = write_pptx(pack, out_dir / f"{stem}.pptx", attribution=ATTRIBUTION)
+        seconds["pptx"] = time.perf_counter() - t1
+    snap_path, frozen_now = None, False
+    if snapshots is not None and freeze:
+        snap_path, frozen_now = snaps.freeze(snapshots, quarter, pack.snapshot)
+    seconds["all"] = time.perf_counter() - t0
+    return {"pack": pack, "files": files, "snapshot": snap_path, "frozen_now": frozen_now, "seconds": seconds,
+            "previous": previous}
