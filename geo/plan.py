@@ -731,6 +731,21 @@ def balance_summary(table: pd.DataFrame) -> dict:
     return out
 
 
+def workload_summary(table: pd.DataFrame) -> dict:
+    """balance_summary on the workload columns (visits per month) of a grid table."""
+    t = table.assign(households=table["workload"], band=table["workload_band"])
+    out = {}
+    for lev in (1, 2):
+        x = t[t["level"] == lev]
+        w = x["households"].to_numpy(dtype=float)
+        out[f"level{lev}"] = {
+            "grids": int(len(x)), "in_band": int((x["band"] == "ok").sum()),
+            "share_in_band": round(float((x["band"] == "ok").mean()), 4) if len(x) else None,
+            "cv": round(float(w.std() / w.mean()), 4) if len(x) and w.mean() > 0 else None,
+            "min": round(float(w.min()), 1) if len(x) else None, "max": round(float(w.max()), 1) if len(x) else None}
+    return out
+
+
 def diff_plans(plan_a: Plan, plan_b: Plan, households: pd.DataFrame | None = None, *, buildings=None,
                communities=None, bands=None, audit: bool = False) -> PlanDiff:
     """What changed from plan_a to plan_b: buildings moved, grids added / removed / renamed /
