@@ -149,3 +149,20 @@ def public_workload(households, suppression: Suppression, rates: dict, other=Non
     extra = np.array([max(float(rates.get(k, base)) - base, 0.0) for k in suppression.columns])
     w = np.asarray(households, dtype=float) * base + (used * extra).sum(axis=1)
     return w if other is None else w + np.asarray(other, dtype=float)
+
+
+def suppressed_rows(table: pd.DataFrame, small_keys, rates: dict, *, threshold: int = 5,
+                    with_total: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For aggregate views of roles without personal access: the rows of a grid table
+    (households, workload, key-group columns) -> (shown cells of `small_keys` (rows, keys) str,
+    public workload per row (float), approx per row (bool: a suppressed cell was estimated))."""
+    from geo.workload import ALL
+    keys = [k for k in small_keys if k in table.columns]
+    hh = table["households"].to_numpy(dtype=np.int64)
+    v = table[keys].to_numpy(dtype=np.int64) if keys else np.zeros((len(table), 0), dtype=np.int64)
+    s = suppress_table(v, hh, threshold=threshold, with_total=with_total, columns=keys)
+    base = float(rates.get(ALL, 1 / 3))
+    extra = np.array([max(float(rates.get(k, base)) - base, 0.0) for k in keys])
+    wl = table["workload"].to_numpy(dtype=float)
+    other = wl - hh * base - ((v * extra).sum(axis=1) if keys else 0.0)
+    return s.shown(), public_workload(hh, s, rates, other), (s.mark > 0).any(axis=1)
