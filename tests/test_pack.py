@@ -209,14 +209,20 @@ def test_pptx_one_slide_per_page(bundle, pack, tmp_path):
     assert sum(1 for sh in slide.shapes if sh.shape_type == 5 or "G" in sh.name) >= 8  # freeform grid shapes
 
 
-@pytest.mark.skipif(not HAS_CHROMIUM, reason="needs headless Chromium")
-def test_pdf_one_page_per_page(bundle, pack, tmp_path):
-    from data.exporters.pack import write_pdf
-    out = write_pdf(pack, tmp_path / "p.pdf")
+@pytest.mark.parametrize("engine", ["reportlab", "chromium"])
+def test_pdf_one_page_per_page(bundle, pack, tmp_path, engine):
+    from data.exporters.pack import cjk_truetype_font, write_pdf
+    if engine == "chromium" and not HAS_CHROMIUM:
+        pytest.skip("needs headless Chromium")
+    if engine == "reportlab" and not cjk_truetype_font():
+        pytest.skip("needs a TrueType CJK font (fonts-wqy-zenhei)")
+    out = write_pdf(pack, tmp_path / "p.pdf", engine=engine)
     data = out.read_bytes()
     assert data[:4] == b"%PDF"
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
     assert pages == len(pack.pages)
+    if engine == "reportlab":
+        assert b"FontFile2" in data  # the CJK font is embedded (subset), so any viewer shows the Chinese
 
 
 def test_cli_pack(tmp_path, monkeypatch):
