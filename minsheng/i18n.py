@@ -231,6 +231,7 @@ _TEXT = {
     "prev_value": ("上季度", "Last quarter"),
     "change": ("变化", "Change"),
     "total": ("合计", "Total"),
+    "total_shown": ("所列合计", "Total of the rows shown"),
     "problem_kind": ("问题类型", "Kind"),
     "map_legend_workload": ("按工作量着色：蓝=偏少 绿=达标 红=偏多", "Coloured by workload: blue low, green ok, red high"),
     "level2_grids": ("二级网格", "Level-2 grids"),

@@ -506,7 +506,9 @@ def people_table(diff, bundle, lang: str, *, personal: bool, threshold: int, max
              names.get(r.to_grid, r.to_grid) if r.to_grid else none,
              _n(len(r.buildings)) + ("" if len(r.buildings) > 4 else " (" + "、".join(r.buildings) + ")"),
              _n(r.households), _n(r.persons)] + cells[i] for i, r in enumerate(f.itertuples())]
-    tot = [t("total", lang), "", _n(sum(len(b) for b in f["buildings"])), _n(f["households"].sum()),
+    all2 = diff.flows[diff.flows["level"] == 2]
+    tot = [t("total" if len(f) == len(all2) else "total_shown", lang), "", _n(sum(len(b) for b in f["buildings"])),
+           _n(f["households"].sum()),
            _n(f["persons"].sum())] + list(total) if len(f) else None
     flows = Table([t("flow_from", lang), t("flow_to", lang), t("buildings_moved_list", lang), t("households", lang),
                    t("persons", lang)] + [labels[k] for k in keys], rows, tot, numeric_from=2)
@@ -736,7 +738,7 @@ def write_pdf_reportlab(pack: Pack, out, *, attribution: str = "") -> Path:
               ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5), ("LEFTPADDING", (0, 0), (-1, -1), 2),
               ("RIGHTPADDING", (0, 0), (-1, -1), 2)]
         if tb.numeric_from < ncols:
-            st.append(("ALIGN", (tb.numeric_from, 1), (-1, -1), "RIGHT"))
+            st.append(("ALIGN", (tb.numeric_from, 0), (-1, -1), "RIGHT"))
         if tb.total:
             st += [("LINEABOVE", (0, -1), (-1, -1), 1, colors.black), ("TEXTCOLOR", (0, -1), (-1, -1), red)]
         rl = RLTable(rows, colWidths=widths, rowHeights=row_h, style=TableStyle(st))
@@ -870,7 +872,7 @@ class _Slide:
             cells = []
             for j in range(ncols):
                 v = row[j] if j < len(row) else ""
-                algn = "r" if (j >= tb.numeric_from and not head) else "l"
+                algn = "r" if j >= tb.numeric_from else "l"
                 cells.append(f'<a:tc><a:txBody><a:bodyPr/><a:lstStyle/><a:p><a:pPr algn="{algn}"/>'
                              f'{_run(v, size, bold=head or last, color="FFFFFF" if head else "1D1D1F")}</a:p>'
                              f'</a:txBody><a:tcPr marL="38100" marR="38100" marT="12700" marB="12700" anchor="ctr">'
