@@ -676,9 +676,12 @@ def live_figures(before: Plan, after: Plan, households: pd.DataFrame, *, bands=N
     if len(removed):
         gone = removed.copy()
         num = [c for c in gone.columns if c not in ("id", "level", "parent_id", "community_id", "code", "name",
-                                                     "band_low", "band_high", "band")]
+                                                     "band_low", "band_high", "band", "workload_low",
+                                                     "workload_high", "workload_band")]
         gone[num] = 0
         gone["band"] = "removed"
+        if "workload_band" in gone.columns:
+            gone["workload_band"] = "removed"
         a = pd.concat([a, gone], ignore_index=True)
     hb = b.set_index("id")["households"]
     a["households_before"] = a["id"].map(hb).fillna(0).astype(np.int64)
