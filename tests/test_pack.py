@@ -6,7 +6,6 @@ import re
 import shutil
 import stat
 
-import numpy as np
 import pandas as pd
 import pytest
 

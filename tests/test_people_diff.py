@@ -1,11 +1,9 @@
 """geo/plan.people_diff: households, persons and key groups that change grid, per grid worker."""
-import numpy as np
 import pandas as pd
-import pytest
 
 from geo.plan import move_buildings, people_diff, set_grid_head
 from geo.stats import building_stats
-from test_plan import HH, P0, world  # noqa: F401 - the shared tiny world
+from test_plan import HH, P0  # the shared tiny world
 
 KEYS = ["elderly_alone"]
 

@@ -7,7 +7,7 @@ import pytest
 from data.bundle import DataError
 from data.catalogue import FREQUENCY_TIERS, visit_frequency
 from geo.coverage import grid_table
-from geo.stats import as_stats, building_stats
+from geo.stats import building_stats
 from geo.validate import plan_index
 from geo.workload import building_workload, walk_lengths, workload_breakdown
 from minsheng.settings import Settings

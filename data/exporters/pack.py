@@ -504,7 +504,7 @@ def people_table(diff, bundle, lang: str, *, personal: bool, threshold: int, max
     none = t("no_grid", lang)
     rows = [[names.get(r.from_grid, r.from_grid) if r.from_grid else none,
              names.get(r.to_grid, r.to_grid) if r.to_grid else none,
-             _n(len(r.buildings)) + ("" if len(r.buildings) > 4 else " (" + "、".join(r.buildings) + ")"),
+             _n(len(r.buildings)) + ("" if len(r.buildings) > 2 else " (" + "、".join(r.buildings) + ")"),
              _n(r.households), _n(r.persons)] + cells[i] for i, r in enumerate(f.itertuples())]
     all2 = diff.flows[diff.flows["level"] == 2]
     tot = [t("total" if len(f) == len(all2) else "total_shown", lang), "", _n(sum(len(b) for b in f["buildings"])),
@@ -969,14 +969,15 @@ def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
             if p.map is not None:
                 s.text(5.4, fy, 7.4, 1.5, p.notes, 9, color="444444")
                 ty = y + 3.1
-            else:
+            else:  # notes above the tables: table rows may wrap and grow in PowerPoint
+                if p.notes:
+                    s.text(0.5, fy, 12.3, 0.22 * len(p.notes), p.notes, 9, color="444444")
+                    fy += 0.22 * len(p.notes) + 0.1
                 ty = fy
-            room = 6.95 - ty - (0.45 if p.map is None and p.notes else 0)
+            room = 6.95 - ty
             for tb in p.tables:
                 h = s.table(tb, 0.5, ty, 12.3, room / max(len(p.tables), 1))
                 ty += h + 0.15
-            if p.map is None and p.notes:
-                s.text(0.5, min(ty, 6.55), 12.3, 0.5, p.notes, 9, color="444444")
         s.text(0.5, 7.1, 9.0, 0.3, attribution, 7, color="888888")
         s.text(10.8, 7.1, 2.1, 0.3, t("pack_page", lang).format(n=i + 1, total=n), 8, color="888888", align="r")
         s.flush()
