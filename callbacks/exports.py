@@ -39,6 +39,7 @@ MIMETYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "gpkg": "application/geopackage+sqlite3",
     "geojson": "application/geo+json",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
 GEOJSON_LAYERS = ("grids", "communities", "buildings", "service_points")
 EXPORT_LINK = "export-link"
@@ -185,6 +186,49 @@ def register(app, ctx):
             flask.abort(404)
         return export(fmt)
 
+    @server.route("/export/pack.<fmt>")
+    def export_pack(fmt):
+        """The joint-meeting pack (data/exporters/pack) of ?quarter=2026Q4 (default: this quarter).
+        Aggregates only (suppressed, masked) unless ?personal=1 by a role allowed to; planners and
+        admins freeze the quarter's snapshot, other roles read the previous quarter only."""
+        from data.bundle import DataError
+        from data.exporters import record_export
+        from data.exporters.image import ChromiumMissing
+        from data.exporters.pack import make_pack
+        from data.snapshots import snapshot_dir
+        if fmt not in ("pdf", "pptx"):
+            flask.abort(404)
+        args = flask.request.args
+        lang = args.get("lang", ctx.settings.language)
+        lang = lang if lang in ("zh", "en") else "zh"
+        quarter = args.get("quarter") or current_quarter()
+        user = current_user(ctx)
+        who = user.username or "anonymous"
+        personal = args.get("personal", "") in ("1", "true", "yes")
+        if personal and not user.can("all_personal"):
+            ctx.store.append_audit(who, "export_refused", "pack", f"{fmt} personal=1")
+            return _message(403, t("export_forbidden", lang), lang)
+        b = ctx.bundle()
+        tmpdir = tempfile.mkdtemp(prefix="minsheng-pack-")
+        try:
+            res = make_pack(b, ctx.settings, quarter, tmpdir, lang=lang, personal=personal, formats=(fmt,),
+                            snapshots=snapshot_dir(ctx.settings.data_path), freeze=user.can("plan"))
+        except ChromiumMissing:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            return _message(503, t("export_no_chromium", lang), lang)
+        except (DataError, ValueError):
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            return _message(400, t("pack_bad_quarter", lang), lang)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        out = res["files"][fmt]
+        if personal:
+            record_export(ctx.store, fmt=f"pack-{fmt}", out=out.name, user=who, allow_personal=True,
+                          plan_id=b.adopted_plan_id())
+            ctx.reload()
+        return _stream(out, tmpdir, fmt, out.name)
+
     # the menu's links follow the plan chosen in the header and, for maps, the current view
     app.clientside_callback(
         """function(plan, relayout, hrefs) {
@@ -206,6 +250,11 @@ def register(app, ctx):
         State({"type": EXPORT_LINK, "key": ALL}, "href"))
 
 
+def current_quarter(today: date | None = None) -> str:
+    d = today or date.today()
+    return f"{d.year}Q{(d.month - 1) // 3 + 1}"
+
+
 def menu(lang: str, user) -> html.Details:
     """The header's "导出 / Export" menu: map (HTML/PNG/PDF), Excel, GIS, and presentation mode.
     Personal-data variants only for roles allowed to export them (checked again on the server)."""
@@ -219,6 +268,10 @@ def menu(lang: str, user) -> html.Details:
                   for fmt, path in MENU_ITEMS if fmt in PERSONAL_ITEMS]
     links.append(html.A(t("present", lang), href=f"/present?lang={lang}", id="present-link",
                         className="export-item present-item"))
+    q = current_quarter()
+    links += [html.A(f"{t('pack', lang)} {q} ({fmt.upper()})", href=f"/export/pack.{fmt}?lang={lang}&quarter={q}",
+                     id=f"pack-link-{fmt}", className="export-item pack-item",
+                     title=t("pack_button", lang)) for fmt in ("pdf", "pptx")]
     return html.Details(id="export-menu", className="export-menu", children=[
         html.Summary(t("export", lang) + (" / Export" if lang == "zh" else "")),
         html.Div(links, className="export-list"),

@@ -28,7 +28,7 @@ def grid_figures(ctx, plan_id: str):
         keys = [g.key for g in key_groups()]
         table = grid_table(grids, b.building_stats, ix, bands=ctx.settings, tag_keys=keys)
         comm = community_table(b.communities, table, ix, bands=ctx.settings)
-        cols = ["buildings", "households", "persons", *keys, "band"]
+        cols = ["buildings", "households", "persons", "workload", "workload_band", *keys, "band"]
         return pd.concat([table.set_index("id")[cols], comm.set_index("id")[cols]])
     return ctx.cached("grid_figures", (plan_id,), compute)
 
@@ -52,7 +52,8 @@ def panel(ctx, p, user) -> list:
     grids = b.plan_grids(p.plan_id).set_index("id")
     if not p.selected or p.selected not in grids.index:
         return summary_panel(ctx, p.plan_id, p.lang, figs)
-    return grid_panel(ctx, grids, p.selected, figs, p.lang) + ledger(ctx, p, user, grids)
+    personal = user.may_see_personal(p.selected, grids["parent_id"].to_dict())
+    return grid_panel(ctx, grids, p.selected, figs, p.lang, personal=personal) + ledger(ctx, p, user, grids)
 
 
 def ledger(ctx, p, user, grids) -> list:
@@ -97,7 +98,13 @@ def summary_panel(ctx, plan_id, lang, figs):
     ]
 
 
-def grid_panel(ctx, grids, grid_id, figs, lang):
+def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
+    """Facts of one grid: households, persons, workload (visits per month) against both bands and
+    the key groups. Without personal access small-cell groups show "<5" (geo/suppress) and the
+    workload is the estimate from the published figures (≈); sensitive groups follow the same rule."""
+    from data.catalogue import small_cell_keys
+    from geo.suppress import suppressed_rows
+    from geo.workload import rates_of
     s = ctx.settings
     g = grids.loc[grid_id]
     f = figs.loc[grid_id] if grid_id in figs.index else None
@@ -105,8 +112,18 @@ def grid_panel(ctx, grids, grid_id, figs, lang):
     hh = int(f["households"]) if f is not None else 0
     status = str(f["band"]) if f is not None else s.band(level).status(0)  # geo/coverage: computed once
     band = s.band(level)
-    kg_rows = [_row(k.label(lang), int(f[k.key]) if f is not None else 0)
-               for k in key_groups() if not k.sensitive]
+    wband = s.workload_band(level)
+    small = list(small_cell_keys())
+    shown = {}
+    wl, approx = (float(f["workload"]) if f is not None else 0.0), False
+    if f is not None and not personal:
+        row = figs.loc[[grid_id]]
+        cells, pub, apx = suppressed_rows(row, small, rates_of(s), threshold=s.suppress_below)
+        shown = {k: cells[0][i] for i, k in enumerate([k for k in small if k in row.columns])}
+        wl, approx = float(pub[0]), bool(apx[0])
+    wstatus = wband.status(wl)
+    kg_rows = [_row(k.label(lang), shown.get(k.key, int(f[k.key])) if f is not None else 0)
+               for k in key_groups() if personal or k.small_cell or not k.sensitive]
     return [
         html.H2(str(g["name"]), id="panel-title"),
         html.Table([
@@ -120,7 +137,13 @@ def grid_panel(ctx, grids, grid_id, figs, lang):
             _row(t("band", lang), html.Span([f"{band.low}–{band.high} ",
                                             html.Span(t(f"band_{status}", lang), className=f"badge {status}")]),
                  cls=""),
+            _row(t("workload", lang), f"{'≈' if approx else ''}{wl:,.0f}", cls="num"),
+            _row(t("workload_band", lang), html.Span([f"{wband.low:g}–{wband.high:g} ",
+                                                     html.Span(t(f"band_{wstatus}", lang),
+                                                               className=f"badge {wstatus}")]), cls=""),
         ], id="grid-facts"),
         html.H3(t("key_groups", lang)),
         html.Table(kg_rows, id="key-groups"),
+        *([html.P(t("suppressed_note", lang).format(t=s.suppress_below), className="hint", id="suppressed-note")]
+          if not personal else []),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import shapely
@@ -116,15 +117,7 @@ def panel(ctx, p, user) -> list:
     edited = edited_plan(ctx, p.plan_id, p.edits)
     out.append(html.P(f"{t('edits', p.lang)}: {len(edits)} · {t('selected_buildings', p.lang)}: {len(p.selection)}",
                       id="planner-counts"))
-    live = live_figures(stored, edited, b.building_stats, bands=ctx.settings, tag_keys=[])
-    if len(live):
-        rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("households", p.lang)), html.Th("±"),
-                         html.Th(t("band", p.lang))])]
-        rows += [html.Tr([html.Td(str(r.name or r.id)),
-                          html.Td(f"{int(r.households_before)} → {int(r.households)}", className="num"),
-                          html.Td(f"{int(r.delta):+d}", className="num"), html.Td(_badge(r.band, p.lang))])
-                 for r in live.itertuples()]
-        out += [html.H3(t("touched_grids", p.lang)), html.Table(rows, id="live-figures")]
+    out += live_table(ctx, stored, edited, p.lang, personal=user.can("all_personal"))
     audit = plan_audit(ctx, p.plan_id, p.edits)
     counts = audit.counts_by_kind()
     out += [html.H3(t("tab_coverage", p.lang)),
@@ -132,11 +125,84 @@ def panel(ctx, p, user) -> list:
                    "；".join(f"{KIND_LABELS[k][0 if p.lang == 'zh' else 1]}: {n}" for k, n in counts.items()),
                    id="planner-audit")]
     if p.compare and p.compare != p.plan_id:
-        out += diff_panel(ctx, p.compare, edited, p.lang)
+        out += diff_panel(ctx, p.compare, edited, p.lang, personal=user.can("all_personal"))
     return out
 
 
-def diff_panel(ctx, other_id: str, edited, lang) -> list:
+def building_stats(ctx):
+    from geo.stats import stats_of_bundle
+    b = ctx.bundle()
+    return ctx.cached("building_stats", (), lambda: stats_of_bundle(b))
+
+
+def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
+    """Households and workload (visits per month) of the grids an edit touched, before → after,
+    each against its band. Without personal access the workload is the estimate from published
+    figures (geo/suppress: small sensitive counts never change a figure by an exact amount)."""
+    from data.catalogue import small_cell_keys
+    from geo.suppress import suppressed_rows
+    from geo.workload import rates_of
+    keys = [k.key for k in key_groups()]
+    live = live_figures(stored, edited, building_stats(ctx), bands=ctx.settings, tag_keys=keys)
+    if not len(live):
+        return []
+    before = live_figures(edited, stored, building_stats(ctx), bands=ctx.settings, tag_keys=keys)
+    before = before[before["band"] != "removed"].set_index("id")
+    rates = rates_of(ctx.settings)
+    if personal:
+        wl_after = live["workload"].to_numpy(dtype=float)
+        wl_before = before["workload"].reindex(live["id"]).to_numpy(dtype=float)
+        approx = False
+    else:
+        small = list(small_cell_keys())
+        _, wl_after, a1 = suppressed_rows(live, small, rates, threshold=ctx.settings.suppress_below)
+        b_rows = before.reindex(live["id"]).fillna(0)
+        _, wl_before, a2 = suppressed_rows(b_rows.reset_index(), small, rates, threshold=ctx.settings.suppress_below)
+        approx = bool(a1.any() or a2.any())
+        wl_before = np.where(live["id"].isin(before.index).to_numpy(), wl_before, np.nan)
+    ap = "≈" if approx else ""
+    rows = [html.Tr([html.Th(t("grid", lang)), html.Th(t("households", lang)), html.Th("±"),
+                     html.Th(t("band", lang)), html.Th(t("workload_short", lang)), html.Th(t("workload_band", lang))])]
+    for i, r in enumerate(live.itertuples()):
+        wb = "—" if not np.isfinite(wl_before[i]) else f"{ap}{wl_before[i]:,.0f}"
+        wst = "removed" if r.band == "removed" else ctx.settings.workload_band(int(r.level)).status(wl_after[i])
+        rows.append(html.Tr([html.Td(str(r.name or r.id)),
+                             html.Td(f"{int(r.households_before)} → {int(r.households)}", className="num"),
+                             html.Td(f"{int(r.delta):+d}", className="num"), html.Td(_badge(r.band, lang)),
+                             html.Td(f"{wb} → {ap}{wl_after[i]:,.0f}", className="num"),
+                             html.Td(_badge(wst, lang))]))
+    return [html.H3(t("touched_grids", lang)), html.Table(rows, id="live-figures")]
+
+
+def table_of(tb, id_=None) -> html.Table:
+    """A data.exporters.pack.Table as an html.Table (the pack's, /present's and the planner's tables)."""
+    def td(i, v):
+        return html.Td(v, className="num" if i >= tb.numeric_from else None)
+    rows = [html.Tr([html.Th(h) for h in tb.header])]
+    rows += [html.Tr([td(i, v) for i, v in enumerate(r)]) for r in tb.rows]
+    if tb.total:
+        rows.append(html.Tr([td(i, v) for i, v in enumerate(tb.total)], className="total"))
+    return html.Table(rows, id=id_) if id_ else html.Table(rows)
+
+
+def people_panel(ctx, plan_a, plan_b, lang, *, personal: bool, id_prefix: str = "planner") -> list:
+    """Households, persons and key groups changing grid (geo/plan.people_diff), per grid worker."""
+    from data.exporters.pack import people_table
+    from geo.plan import people_diff
+    b = ctx.bundle()
+    d = people_diff(plan_a, plan_b, building_stats(ctx), tag_keys=[k.key for k in key_groups()])
+    flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10)
+    out = [html.H3(t("people_change", lang)),
+           html.P(t("people_moved", lang).format(households=f"{d.households_moved:,}", persons=f"{d.persons_moved:,}"),
+                  id=f"{id_prefix}-people")]
+    if len(d.flows):
+        out += [table_of(flows, f"{id_prefix}-flows"), table_of(per, f"{id_prefix}-workers")]
+        if not personal:
+            out.append(html.P(t("suppressed_note", lang).format(t=ctx.settings.suppress_below), className="hint"))
+    return out
+
+
+def diff_panel(ctx, other_id: str, edited, lang, *, personal: bool = False) -> list:
     b = ctx.bundle()
     d = diff_plans(stored_plan(ctx, other_id), edited, b.building_stats, bands=ctx.settings)
     cov = d.coverage
@@ -148,7 +214,7 @@ def diff_panel(ctx, other_id: str, edited, lang) -> list:
     return [html.H3(f"{t('compare_with', lang)} {other_id}"),
             html.P(f"{t('moved_buildings', lang)}: {len(d.moved)} · {t('grids_added', lang)}: {len(d.added)} · "
                    f"{t('grids_removed', lang)}: {len(d.removed)}", id="planner-diff"),
-            html.Table(rows)]
+            html.Table(rows)] + people_panel(ctx, stored_plan(ctx, other_id), edited, lang, personal=personal)
 
 
 def fresh_state(ctx, plan_id: str) -> dict:

@@ -210,6 +210,20 @@ def plan_diff(ctx, a: str, bid: str):
     return ctx.cached("present_plan_diff", (a, bid), compute)
 
 
+def plan_people(ctx, a: str, bid: str):
+    """Households, persons and key groups changing grid from plan a to plan bid (geo/plan.people_diff)."""
+    from geo.plan import make_context, people_diff, plan_from_bundle
+    from geo.stats import stats_of_bundle
+
+    def compute():
+        b = ctx.bundle()
+        pctx = make_context(b.buildings, b.communities, settings=ctx.settings)
+        pa = plan_from_bundle(b, a, settings=ctx.settings, context=pctx)
+        pb = plan_from_bundle(b, bid, settings=ctx.settings, context=pctx)
+        return people_diff(pa, pb, stats_of_bundle(b), tag_keys=[k.key for k in key_groups()])
+    return ctx.cached("present_people_diff", (a, bid), compute)
+
+
 def _plan_name(b, pid) -> str:
     row = b.plans[b.plans["id"] == pid]
     return str(row["name"].iloc[0]) if len(row) else str(pid)
@@ -254,11 +268,22 @@ def slide_plan(ctx, lang):
                  html.Td(f"{int(r.delta):+d}", className="num")]) for r in top.itertuples()]
     bal = diff.balance
     l2a, l2b = bal.get("a", {}).get("level2", {}), bal.get("b", {}).get("level2", {})
+    people = plan_people(ctx, a, d)
     items = [(_n(len(diff.moved)), t("fig_moved", lang)),
              (_n(len(changed)), t("fig_grids_changed", lang)),
+             (f"{_n(people.households_moved)} / {_n(people.persons_moved)}",
+              f"{t('fig_households', lang)} / {t('fig_persons', lang)} · {t('people_change', lang)}"),
              (f"{l2a.get('in_band', '—')} → {l2b.get('in_band', '—')}", t("fig_in_band_before_after", lang))]
-    overlay = html.Div(className="present-overlay", id="present-plan-table",
-                       children=[html.Table(rows, className="present-table")]) if len(top) else None
+    overlay = None
+    if len(top):
+        from callbacks.planner_view import table_of
+        from data.exporters.pack import people_table
+        # aggregates only on a slide, whatever the role: names masked, small sensitive counts suppressed
+        _, per = people_table(people, b, lang, personal=False, threshold=ctx.settings.suppress_below, max_rows=6)
+        per_html = table_of(per, "present-people")
+        per_html.className = "present-table"
+        overlay = html.Div(className="present-overlay", id="present-plan-table",
+                           children=[html.Table(rows, className="present-table"), per_html])
     title = t("slide_plan", lang).format(a=a, b=f"{d} {_plan_name(b, d)}")
     return title, items, _style(fig, bounds), overlay
 

@@ -30,34 +30,52 @@ def _band_of(bands, level: int):
     return (b.low, b.high) if hasattr(b, "low") else (int(b[0]), int(b[1]))
 
 
+def _workload_band_of(bands, level: int):
+    """(low, high) visits per month for a level from Settings-like `.workload_band(level)`, a
+    mapping ("workload", level) -> Band/(low, high), or None (project defaults)."""
+    if bands is None or not (hasattr(bands, "workload_band") or (isinstance(bands, dict) and ("workload", level) in bands)):
+        from minsheng.settings import Settings
+        bands = Settings()
+    b = bands.workload_band(level) if hasattr(bands, "workload_band") else bands[("workload", level)]
+    return (b.low, b.high) if hasattr(b, "low") else (float(b[0]), float(b[1]))
+
+
+def _status(values, lows, highs):
+    return np.where(lows < 0, "", np.where(values < lows, "low", np.where(values > highs, "high", "ok")))
+
+
 def grid_table(grids: pd.DataFrame, households: pd.DataFrame, index: PlanIndex, *, bands=None,
-               tag_keys=None) -> pd.DataFrame:
+               tag_keys=None, visits=None) -> pd.DataFrame:
     """One row per grid of the plan: id, level, parent_id, community_id, code, name, buildings,
     households, persons, one column per key-group key (households carrying the tag),
-    band_low, band_high, band ("low" / "ok" / "high").
+    band_low, band_high, band ("low" / "ok" / "high"), workload (visits per month,
+    geo/workload), workload_low, workload_high, workload_band.
 
-    Counts follow the assignments (each building's first assignment to a known level-2
-    grid); a level-1 grid sums its level-2 grids. Households of unknown or unassigned
-    buildings are not counted here (see plan_totals)."""
+    `households`: a households frame or a per-building stats frame (geo/stats). visits: the
+    visit-frequency rates (geo/workload.rates_of; default: Settings-like `bands` when it has
+    visit_frequency, else the shipped table). Counts follow the assignments (each building's
+    first assignment to a known level-2 grid); a level-1 grid sums its level-2 grids.
+    Households of unknown or unassigned buildings are not counted here (see plan_totals)."""
+    from geo.stats import as_stats
+    from geo.workload import building_workload
     ix = index
-    st = as_stats(households, tag_keys or ())
-    tag_keys = list(tag_keys) if tag_keys is not None else tag_columns(st)
+    st = as_stats(households, tag_keys)
+    tag_keys = list(tag_keys) if tag_keys is not None else tag_columns_of(st)
+    if visits is None and hasattr(bands, "visit_frequency"):
+        visits = bands
     gids = ix.grid_ids
     pos = pd.Series(np.arange(len(gids)), index=gids)
     pos = pos[~pos.index.duplicated()]
     n = len(gids)
     # building -> row of its level-2 grid
     b_row = ix.building_grid.map(pos)
-    hb = st["building_id"].astype("string")
-    h_row = hb.map(b_row).fillna(-1).to_numpy(dtype=np.int64)
-    has = h_row >= 0
-    rows = h_row[has]
+    s_row = st["building_id"].astype("string").map(b_row).fillna(-1).to_numpy(dtype=np.int64)
+    has = s_row >= 0
     l2 = np.zeros((n, 3 + len(tag_keys)), dtype=np.int64)
     l2[:, 0] = np.bincount(b_row.to_numpy(dtype=np.int64), minlength=n)
-    l2[:, 1] = np.rint(np.bincount(rows, weights=st["households"].to_numpy(dtype=float)[has], minlength=n))
-    l2[:, 2] = np.rint(np.bincount(rows, weights=st["persons"].to_numpy(dtype=float)[has], minlength=n))
-    for j, key in enumerate(tag_keys):
-        l2[:, 3 + j] = np.rint(np.bincount(rows, weights=st[key].to_numpy(dtype=float)[has], minlength=n))
+    for j, col in enumerate(["households", "persons", *tag_keys], start=1):
+        l2[:, j] = np.rint(np.bincount(s_row[has], weights=st[col].to_numpy(dtype=float)[has], minlength=n))
+    wl2 = np.bincount(s_row[has], weights=building_workload(st, visits).to_numpy()[has], minlength=n)
     # level-1 = sum of its level-2 grids
     level = ix.level.to_numpy()
     parent = ix.parent.to_numpy(dtype=object)
@@ -68,20 +86,37 @@ def grid_table(grids: pd.DataFrame, households: pd.DataFrame, index: PlanIndex, 
     counts = l2.copy()
     counts[level != 2] = 0
     np.add.at(counts, ppos[okp].astype(int), l2[kids[okp]])
+    wl = np.where(level == 2, wl2, 0.0)
+    np.add.at(wl, ppos[okp].astype(int), wl2[kids[okp]])
     cols = list(COUNT_COLUMNS) + tag_keys
     df = pd.DataFrame(counts, columns=cols)
     lows = np.full(n, -1, dtype=np.int64)
     highs = np.full(n, -1, dtype=np.int64)
+    wlows = np.full(n, -1.0)
+    whighs = np.full(n, -1.0)
     for lev in (1, 2):
         lo, hi = _band_of(bands, lev)
         lows[level == lev], highs[level == lev] = lo, hi
-    hh = df["households"].to_numpy()
-    status = np.where(lows < 0, "", np.where(hh < lows, "low", np.where(hh > highs, "high", "ok")))
+        wlo, whi = _workload_band_of(bands, lev)
+        wlows[level == lev], whighs[level == lev] = wlo, whi
+    status = _status(df["households"].to_numpy(), lows, highs)
+    wl = np.round(wl, 1)
     head = pd.DataFrame({
         "id": gids.to_numpy(), "level": pd.array(np.where(np.isnan(level), pd.NA, level), dtype="Int64"),
         "parent_id": parent, "community_id": ix.community_of_grid.to_numpy(dtype=object),
         "code": _col(grids, "code"), "name": _col(grids, "name")})
-    return pd.concat([head, df, pd.DataFrame({"band_low": lows, "band_high": highs, "band": status})], axis=1)
+    return pd.concat([head, df, pd.DataFrame({"band_low": lows, "band_high": highs, "band": status,
+                                              "workload": wl, "workload_low": wlows, "workload_high": whighs,
+                                              "workload_band": _status(wl, wlows, whighs)})], axis=1)
+
+
+def tag_columns_of(stats: pd.DataFrame) -> list[str]:
+    from geo.stats import tag_columns
+    return tag_columns(stats)
+
+
+NON_COUNT = ("id", "level", "parent_id", "community_id", "code", "name", *COUNT_COLUMNS, "band_low", "band_high",
+             "band", "workload", "workload_low", "workload_high", "workload_band")
 
 
 def _col(df, name):
@@ -92,10 +127,10 @@ def community_table(communities: pd.DataFrame, table: pd.DataFrame, index: PlanI
                     ) -> pd.DataFrame:
     """Per-community rollup of grid_table: id, code, name, level1_grids, level2_grids, buildings,
     households, persons, key-group columns, band_low, band_high, band."""
-    tag_cols = [c for c in table.columns if c not in ("id", "level", "parent_id", "community_id", "code", "name",
-                                                      *COUNT_COLUMNS, "band_low", "band_high", "band")]
+    tag_cols = [c for c in table.columns if c not in NON_COUNT]
     l1 = table[table["level"] == 1]
     sums = l1.groupby("community_id")[list(COUNT_COLUMNS) + tag_cols].sum()
+    wsum = l1.groupby("community_id")["workload"].sum() if "workload" in l1.columns else None
     n1 = l1.groupby("community_id").size()
     n2 = table[table["level"] == 2].groupby("community_id").size()
     ids = index.community_ids
@@ -107,6 +142,11 @@ def community_table(communities: pd.DataFrame, table: pd.DataFrame, index: PlanI
     hh = out["households"].to_numpy()
     out["band_low"], out["band_high"] = lo, hi
     out["band"] = np.where(hh < lo, "low", np.where(hh > hi, "high", "ok"))
+    if wsum is not None:
+        wl = np.round(wsum.reindex(ids).fillna(0.0).to_numpy(dtype=float), 1)
+        wlo, whi = _workload_band_of(bands, 0)
+        out["workload"], out["workload_low"], out["workload_high"] = wl, wlo, whi
+        out["workload_band"] = np.where(wl < wlo, "low", np.where(wl > whi, "high", "ok"))
     return out
 
 

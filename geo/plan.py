@@ -720,9 +720,12 @@ def live_figures(before: Plan, after: Plan, households: pd.DataFrame, *, bands=N
     if len(removed):
         gone = removed.copy()
         num = [c for c in gone.columns if c not in ("id", "level", "parent_id", "community_id", "code", "name",
-                                                     "band_low", "band_high", "band")]
+                                                     "band_low", "band_high", "band", "workload_low",
+                                                     "workload_high", "workload_band")]
         gone[num] = 0
         gone["band"] = "removed"
+        if "workload_band" in gone.columns:
+            gone["workload_band"] = "removed"
         a = pd.concat([a, gone], ignore_index=True)
     hb = b.set_index("id")["households"]
     a["households_before"] = a["id"].map(hb).fillna(0).astype(np.int64)
@@ -772,6 +775,21 @@ def balance_summary(table: pd.DataFrame) -> dict:
             "share_in_band": round(float((t["band"] == "ok").mean()), 4) if len(t) else None,
             "cv": round(float(hh.std() / hh.mean()), 4) if len(t) and hh.mean() > 0 else None,
             "min": int(hh.min()) if len(t) else None, "max": int(hh.max()) if len(t) else None}
+    return out
+
+
+def workload_summary(table: pd.DataFrame) -> dict:
+    """balance_summary on the workload columns (visits per month) of a grid table."""
+    t = table.assign(households=table["workload"], band=table["workload_band"])
+    out = {}
+    for lev in (1, 2):
+        x = t[t["level"] == lev]
+        w = x["households"].to_numpy(dtype=float)
+        out[f"level{lev}"] = {
+            "grids": int(len(x)), "in_band": int((x["band"] == "ok").sum()),
+            "share_in_band": round(float((x["band"] == "ok").mean()), 4) if len(x) else None,
+            "cv": round(float(w.std() / w.mean()), 4) if len(x) and w.mean() > 0 else None,
+            "min": round(float(w.min()), 1) if len(x) else None, "max": round(float(w.max()), 1) if len(x) else None}
     return out
 
 
@@ -828,3 +846,95 @@ def diff_plans(plan_a: Plan, plan_b: Plan, households: pd.DataFrame | None = Non
             problems[key] = res.counts_by_kind()
     return PlanDiff(plan_a.plan_id, plan_b.plan_id, moved, added, removed, renamed, head_changed, reparented,
                     recoded, coverage, balance, problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# person-level account of a plan change
+
+@dataclass(frozen=True)
+class PeopleDiff:
+    """Who changes grid from plan_a to plan_b, counted from per-building stats (geo/stats).
+
+    flows: one row per (level, from_grid, to_grid) with buildings (tuple of ids), households,
+    persons and one column per key group — level 2 for the level-2 grids, level 1 for the
+    moves that also change level-1 grid. per_grid: one row per level-2 and level-1 grid that
+    gains or loses: id, level, name, head_name (of plan_b, or plan_a for a removed grid: the
+    grid worker / head; mask it for roles without personal access), then for households,
+    persons and each key group `<col>_gained`, `<col>_lost`, `<col>_net`, plus
+    buildings_gained / buildings_lost (tuples of ids)."""
+    plan_a: str
+    plan_b: str
+    flows: pd.DataFrame
+    per_grid: pd.DataFrame
+    tag_keys: tuple
+
+    @property
+    def households_moved(self) -> int:
+        f = self.flows
+        return int(f.loc[f["level"] == 2, "households"].sum()) if len(f) else 0
+
+    @property
+    def persons_moved(self) -> int:
+        f = self.flows
+        return int(f.loc[f["level"] == 2, "persons"].sum()) if len(f) else 0
+
+
+def people_diff(plan_a: Plan, plan_b: Plan, stats: pd.DataFrame, *, tag_keys=None) -> PeopleDiff:
+    """The person-level change (see PeopleDiff). stats: a stats frame or a households frame."""
+    from geo.stats import as_stats, tag_columns
+    st = as_stats(stats, tag_keys)
+    keys = tuple(tag_keys) if tag_keys is not None else tuple(tag_columns(st))
+    cols = ["households", "persons", *keys]
+    m = plan_a.assignments.merge(plan_b.assignments, on="building_id", how="outer", suffixes=("_a", "_b"))
+    ga_, gb_ = m["grid_id_a"].astype(object), m["grid_id_b"].astype(object)
+    ch = ~(ga_.isna() & gb_.isna()) & (ga_.ne(gb_) | ga_.isna() | gb_.isna())
+    mv = pd.DataFrame({"building_id": m.loc[ch, "building_id"].astype(str).to_numpy(dtype=object),
+                       "from_grid": ga_[ch].to_numpy(dtype=object), "to_grid": gb_[ch].to_numpy(dtype=object)})
+    s = st.assign(building_id=st["building_id"].astype(str)).set_index("building_id")[cols]
+    mv = mv.join(s, on="building_id")
+    mv[cols] = mv[cols].fillna(0).astype(np.int64)
+    pa, pb = plan_a.parent_of(), plan_b.parent_of()
+    mv["from_l1"] = mv["from_grid"].map(pa)
+    mv["to_l1"] = mv["to_grid"].map(pb)
+    none = "\x00"  # groupby key for "no grid" (a building added to or dropped from the plan)
+
+    def flows_of(frm, to, level):
+        f = mv.assign(f=mv[frm].fillna(none), t=mv[to].fillna(none))
+        f = f[f["f"] != f["t"]]
+        if not len(f):
+            return pd.DataFrame(columns=["level", "from_grid", "to_grid", "buildings", *cols])
+        g = f.groupby(["f", "t"], sort=True)
+        out = g[cols].sum().reset_index()
+        out["buildings"] = g["building_id"].agg(lambda x: tuple(sorted(x))).to_numpy()
+        out = out.rename(columns={"f": "from_grid", "t": "to_grid"})
+        out[["from_grid", "to_grid"]] = out[["from_grid", "to_grid"]].replace(none, None)
+        out.insert(0, "level", level)
+        return out[["level", "from_grid", "to_grid", "buildings", *cols]]
+    flows = pd.concat([flows_of("from_grid", "to_grid", 2), flows_of("from_l1", "to_l1", 1)], ignore_index=True)
+    flows = flows.sort_values(["level", "households"], ascending=[False, False], kind="stable").reset_index(drop=True)
+    rows = []
+    for level in (2, 1):
+        f = flows[flows["level"] == level]
+        gained = f.dropna(subset=["to_grid"]).groupby("to_grid")
+        lost = f.dropna(subset=["from_grid"]).groupby("from_grid")
+        ids = sorted(set(gained.groups) | set(lost.groups))
+        if not ids:
+            continue
+        gs = gained[cols].sum().reindex(ids).fillna(0).astype(np.int64)
+        ls = lost[cols].sum().reindex(ids).fillna(0).astype(np.int64)
+        r = pd.DataFrame({"id": ids, "level": level})
+        for c in cols:
+            r[f"{c}_gained"] = gs[c].to_numpy()
+            r[f"{c}_lost"] = ls[c].to_numpy()
+            r[f"{c}_net"] = r[f"{c}_gained"] - r[f"{c}_lost"]
+        bg = gained["buildings"].agg(lambda x: tuple(sorted(b for t in x for b in t)))
+        bl = lost["buildings"].agg(lambda x: tuple(sorted(b for t in x for b in t)))
+        r["buildings_gained"] = [bg.get(i, ()) for i in ids]
+        r["buildings_lost"] = [bl.get(i, ()) for i in ids]
+        rows.append(r)
+    per = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["id", "level"])
+    info = pd.concat([plan_b.grids, plan_a.grids[~plan_a.grids["id"].isin(plan_b.grids["id"])]])
+    info = info.drop_duplicates("id").set_index("id")
+    per.insert(2, "name", per["id"].map(info["name"]) if "name" in info.columns else None)
+    per.insert(3, "head_name", per["id"].map(info["head_name"]) if "head_name" in info.columns else None)
+    return PeopleDiff(plan_a.plan_id, plan_b.plan_id, flows, per.reset_index(drop=True), keys)

@@ -483,10 +483,42 @@ def _min_moves_community(graph: BuildingGraph, nodes: np.ndarray, plan: Plan, ba
     return pd.DataFrame({"building_id": graph.ids[nodes], "grid_id": np.asarray(uniq, dtype=object)[lab]})
 
 
+BALANCE = ("households", "workload", "both")
+
+
+def partition_weights(households: pd.DataFrame, bands, balance: str = "households", visits=None):
+    """What a proposal balances, per building: (weights Series by building id, {level: (low,
+    high)} for levels 0-2). households: the household count and band; workload: visits per month
+    (geo/workload) and the workload band; both: the mean of households and workload converted to
+    household units (× the ratio of the level-2 band midpoints), against the household band.
+    households: a households frame or a stats frame; bands: Settings-like (None = defaults)."""
+    from geo.coverage import _band_of, _workload_band_of
+    from geo.stats import as_stats
+    from geo.workload import building_workload, rates_of
+    if balance not in BALANCE:
+        raise ValueError(f"balance must be one of {', '.join(BALANCE)}, got {balance!r}")
+    st = as_stats(households)
+    hh = pd.Series(st["households"].to_numpy(dtype=float), index=st["building_id"].astype(str).to_numpy())
+    hb = {lev: _band_of(bands, lev) for lev in (0, 1, 2)}
+    if balance == "households":
+        return hh, hb
+    if visits is None and hasattr(bands, "visit_frequency"):
+        visits = bands
+    wl = building_workload(as_stats(households, list(rates_of(visits).keys() - {"*"})), visits)
+    wl.index = hh.index
+    if balance == "workload":
+        return wl, {lev: _workload_band_of(bands, lev) for lev in (0, 1, 2)}
+    lo_h, hi_h = hb[2]
+    lo_w, hi_w = _workload_band_of(bands, 2)
+    r = (lo_h + hi_h) / (lo_w + hi_w) if lo_w + hi_w > 0 else 1.0
+    return (hh + r * wl) / 2, hb
+
+
 def propose_plan(buildings: gpd.GeoDataFrame, households: pd.DataFrame, communities: gpd.GeoDataFrame,
                  walk_edges: gpd.GeoDataFrame | None = None, *, bands=None, start_from: Plan | None = None,
                  min_moves: bool | None = None, community_ids=None, plan_id: str = "proposal", settings=None,
-                 graph: BuildingGraph | None = None, seed: int = 0) -> Proposal:
+                 graph: BuildingGraph | None = None, seed: int = 0, balance: str = "households",
+                 visits=None) -> Proposal:
     """A proposed plan.
 
     start_from: an existing plan. With min_moves (the default when start_from is given) its
@@ -495,7 +527,9 @@ def propose_plan(buildings: gpd.GeoDataFrame, households: pd.DataFrame, communit
     `community_ids` (default: all) get fresh grids and the other communities keep those of
     start_from. Without start_from every community gets fresh grids (community of a building:
     the polygon holding it). bands: Settings-like (default minsheng Settings()); settings:
-    Settings-like for code parts (grid_object_code, county_code, street_code)."""
+    Settings-like for code parts (grid_object_code, county_code, street_code). balance:
+    "households" (default), "workload" or "both" (partition_weights); the stats then count in
+    that unit. households: a households frame or a per-building stats frame (geo/stats)."""
     t0 = time.perf_counter()
     bands = bands if bands is not None else settings
     if min_moves is None:
@@ -507,6 +541,13 @@ def propose_plan(buildings: gpd.GeoDataFrame, households: pd.DataFrame, communit
     comm_of = start_from.community_of_building() if start_from is not None else None
     if graph is None:
         graph = building_graph(buildings, households, communities, walk_edges, community_of=comm_of)
+    unit = "households"
+    if balance != "households":
+        from dataclasses import replace as _replace
+        w, eff = partition_weights(households, bands, balance, visits)
+        graph = _replace(graph, weight=w.reindex(pd.Index(graph.ids).astype(str)).fillna(0.0).to_numpy(dtype=float))
+        bands = eff
+        unit = "visits per month" if balance == "workload" else "household units"
     all_c = communities["id"].astype(str).tolist()
     todo = [str(c) for c in community_ids] if community_ids is not None else all_c
     unknown = [c for c in todo if c not in all_c]
@@ -520,7 +561,7 @@ def propose_plan(buildings: gpd.GeoDataFrame, households: pd.DataFrame, communit
     hi2 = _band(bands, 2)[1]
     big = graph.weight > hi2
     for v in np.flatnonzero(big):
-        infeasible.append(f"building {graph.ids[v]} alone has {int(graph.weight[v])} households (> {hi2})")
+        infeasible.append(f"building {graph.ids[v]} alone has {int(graph.weight[v])} {unit} (> {hi2})")
     if min_moves:
         a = start_from.assignments.set_index("building_id")["grid_id"].copy()
         for c in todo:

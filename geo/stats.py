@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["BASE_COLUMNS", "as_stats", "building_stats", "is_stats", "tag_columns"]
+__all__ = ["BASE_COLUMNS", "as_stats", "building_stats", "catalogue_keys", "is_stats", "stats_of_bundle", "tag_columns"]
 
 BASE_COLUMNS = ("building_id", "households", "persons", "synthetic")
 
@@ -25,9 +25,14 @@ def tag_columns(stats: pd.DataFrame) -> list[str]:
     return [c for c in stats.columns if c not in BASE_COLUMNS]
 
 
-def building_stats(households: pd.DataFrame, tag_keys=()) -> pd.DataFrame:
+def catalogue_keys() -> list[str]:
+    from data.catalogue import key_groups
+    return [k.key for k in key_groups()]
+
+
+def building_stats(households: pd.DataFrame, tag_keys=None) -> pd.DataFrame:
     """The stats frame of a households frame (id, building_id, persons, tags, synthetic).
-    Tag columns: every key in ``tag_keys`` plus every tag found. A missing building id is
+    Tag columns: every key in ``tag_keys`` (default: the catalogue's) plus every tag found. A missing building id is
     counted under the empty string (an orphan that the audit reports)."""
     n = len(households)
     bid = households["building_id"].astype(object).where(households["building_id"].notna(), "").astype(str) \
@@ -45,6 +50,7 @@ def building_stats(households: pd.DataFrame, tag_keys=()) -> pd.DataFrame:
     tags = households["tags"].tolist() if n and "tags" in households.columns else [None] * n
     lengths = np.fromiter((len(t) if isinstance(t, (list, tuple)) else 0 for t in tags), dtype=np.int64, count=n)
     flat = [str(x) for t in tags if isinstance(t, (list, tuple)) for x in t]
+    tag_keys = catalogue_keys() if tag_keys is None else tag_keys
     keys = list(dict.fromkeys([*map(str, tag_keys), *sorted(set(flat))]))
     rows = np.repeat(codes, lengths)
     if flat:
@@ -66,8 +72,14 @@ def building_stats(households: pd.DataFrame, tag_keys=()) -> pd.DataFrame:
 def as_stats(frame: pd.DataFrame, tag_keys=()) -> pd.DataFrame:
     """A stats frame from either a stats frame or a households frame (with every key in
     ``tag_keys`` present as a column, 0 where absent)."""
-    st = frame if is_stats(frame) else building_stats(frame, tag_keys)
-    missing = [k for k in tag_keys if k not in st.columns]
+    st = frame if is_stats(frame) else building_stats(frame, () if tag_keys is None else tag_keys)
+    missing = [k for k in (tag_keys or ()) if k not in st.columns]
     if missing:
         st = st.assign(**{k: np.zeros(len(st), dtype=np.int64) for k in missing})
     return st
+
+
+def stats_of_bundle(bundle) -> pd.DataFrame:
+    """The per-building aggregates of a bundle (a read model carries them; a fully loaded
+    bundle computes them once from its households)."""
+    return bundle.building_stats

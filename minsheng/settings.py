@@ -63,6 +63,12 @@ class Settings:
     band_level1: Band = field(default_factory=lambda: Band(300, 800))
     band_level2: Band = field(default_factory=lambda: Band(80, 300))
     band_community: Band = field(default_factory=lambda: Band(1100, 2400))
+    # workload bands: visits per month (geo/workload; rates from the visit-frequency table)
+    workload_level1: Band = field(default_factory=lambda: Band(260, 700))
+    workload_level2: Band = field(default_factory=lambda: Band(70, 260))
+    workload_community: Band = field(default_factory=lambda: Band(950, 2100))
+    visit_frequency: str = ""           # CSV key,frequency (data/catalogues/visit_frequency.csv); "" = shipped
+    suppress_below: int = 5             # small-cell suppression of sensitive counts (geo/suppress)
     grid_object_code: str = "1001"      # 4-digit object code prefix of the 20-digit grid code
     county_code: str = "110108"         # GB/T 2260 (Haidian District)
     street_code: str = "012"            # illustrative street code of the sample
@@ -74,6 +80,9 @@ class Settings:
 
     def band(self, level: int) -> Band:
         return {0: self.band_community, 1: self.band_level1, 2: self.band_level2}[level]
+
+    def workload_band(self, level: int) -> Band:
+        return {0: self.workload_community, 1: self.workload_level1, 2: self.workload_level2}[level]
 
     @property
     def data_path(self) -> Path:
@@ -97,6 +106,10 @@ def from_env(**overrides) -> Settings:
         env["language"] = os.environ["MINSHENG_LANG"]
     if os.environ.get("MINSHENG_REQUIRE_LOGIN") in ("1", "true", "yes"):
         env["require_login"] = True
+    if os.environ.get("MINSHENG_VISIT_FREQUENCY"):
+        env["visit_frequency"] = os.environ["MINSHENG_VISIT_FREQUENCY"]
+    if os.environ.get("MINSHENG_SUPPRESS_BELOW"):
+        env["suppress_below"] = int(os.environ["MINSHENG_SUPPRESS_BELOW"])
     if os.environ.get("MINSHENG_SECRET_KEY"):
         env["secret_key"] = os.environ["MINSHENG_SECRET_KEY"]
     if os.environ.get("MINSHENG_LIFE_CIRCLE_DIR"):

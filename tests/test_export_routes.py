@@ -215,3 +215,23 @@ def test_menu_links(app):
     for h in viewer:
         if "/export/map.p" not in h:  # the Chromium renders are covered above
             assert c.get(h).status_code == 200, h
+
+
+def test_pack_route_and_menu(app, project):
+    from pptx import Presentation
+    viewer = client_for(app, "view")
+    r = viewer.get("/export/pack.pptx?quarter=2026Q4")
+    assert r.status_code == 200 and r.mimetype.endswith("presentationml.presentation")
+    assert "2026Q4" in unquote(r.headers["Content-Disposition"])
+    prs = Presentation(io.BytesIO(r.data))
+    assert len(prs.slides) >= 8
+    snap = project.with_name(project.name + ".snapshots") / "2026Q4.json"
+    assert not snap.exists()  # a viewer does not freeze the quarter
+    planner = client_for(app, "plan")
+    assert planner.get("/export/pack.pptx?quarter=2026Q4").status_code == 200
+    assert snap.exists()
+    assert viewer.get("/export/pack.pptx?quarter=26-4").status_code == 400
+    assert viewer.get("/export/pack.pptx?quarter=2026Q4&personal=1").status_code == 403
+    assert viewer.get("/export/pack.docx").status_code == 404
+    menu = str(exports.menu("zh", User("v", "viewer")))
+    assert "/export/pack.pdf" in menu and "/export/pack.pptx" in menu and "联席会议材料" in menu

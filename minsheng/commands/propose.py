@@ -1,9 +1,12 @@
 """minsheng propose --data PROJECT.gpkg [--community ID ...] --out-plan NAME [--from-plan ID] [--min-moves]
+    [--balance households|workload|both]
 
 Writes an automatic grid proposal (geo/regionalize) as a new draft plan and prints its
 balance. Without --community every community gets fresh grids; with it, only those, the
 others keep the grids of --from-plan (default: the adopted plan). --min-moves rebalances
---from-plan moving as few buildings as possible. Prints ids and counts only."""
+--from-plan moving as few buildings as possible. --balance: what the grids are balanced by
+(households against the household band, workload = visits per month against the workload
+band, or both; geo/regionalize.partition_weights). Prints ids and counts only."""
 from __future__ import annotations
 
 import sys
@@ -21,12 +24,14 @@ def add_arguments(p):
     p.add_argument("--min-moves", action="store_true", help="rebalance --from-plan moving as few buildings as possible")
     p.add_argument("--user", default="minsheng propose", help="user recorded in the audit log")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--balance", choices=["households", "workload", "both"], default="households",
+                   help="balance grids by households (default), workload (visits per month) or both")
 
 
 def run(args) -> int:
     from data.bundle import DataError
     from data.plans import copy_plan_to_draft, load_plan, save_plan
-    from geo.plan import balance_summary, grid_figures, plan_from_bundle
+    from geo.plan import balance_summary, grid_figures, plan_from_bundle, workload_summary
     from geo.regionalize import propose_plan
     from minsheng.commands import open_cli_store
 
@@ -46,7 +51,8 @@ def run(args) -> int:
     fresh_all = args.community is None and not args.min_moves
     prop = propose_plan(bundle.buildings, bundle.building_stats, bundle.communities, bundle.walk_edges,
                         bands=settings, settings=settings, start_from=None if fresh_all else base,
-                        min_moves=args.min_moves, community_ids=args.community, seed=args.seed)
+                        min_moves=args.min_moves, community_ids=args.community, seed=args.seed,
+                        balance=args.balance)
     new_id = copy_plan_to_draft(store, base_id, args.out_plan, args.user)
     draft, version = load_plan(store, new_id, settings=settings)
     from dataclasses import replace
@@ -59,12 +65,16 @@ def run(args) -> int:
           f"{'min-moves from' if args.min_moves else 'proposed; other communities from'} {base_id}")
     from geo.plan import diff_plans
     print(f"buildings moved vs {base_id}: {len(diff_plans(base, plan).moved)}; time {prop.seconds:.2f} s")
-    print(f"{'':8}{'grids':>7}{'in band':>9}{'share':>8}{'CV':>8}{'min':>6}{'max':>6}")
-    for name, b in ((base_id, before), (new_id, after)):
+    print(f"balanced by: {args.balance}")
+    print(f"{'':8}{'grids':>7}{'in band':>9}{'share':>8}{'CV':>8}{'min':>6}{'max':>6}"
+          f"{'wl in band':>12}{'wl CV':>8}")
+    for name, b, p_ in ((base_id, before, base), (new_id, after, plan)):
+        wl = workload_summary(grid_figures(p_, bundle.building_stats, bands=settings, tag_keys=None))
         for lev in ("level2", "level1"):
             r = b[lev]
             print(f"{name + ' ' + lev[-1]:8}{r['grids']:>7}{r['in_band']:>9}{(r['share_in_band'] or 0):>8.0%}"
-                  f"{(r['cv'] or 0):>8.3f}{r['min'] or 0:>6}{r['max'] or 0:>6}")
+                  f"{(r['cv'] or 0):>8.3f}{r['min'] or 0:>6}{r['max'] or 0:>6}"
+                  f"{wl[lev]['in_band']:>12}{(wl[lev]['cv'] or 0):>8.3f}")
     print(f"level-2 grids contiguous: {'yes' if s['contiguous'] else 'no'} (split {s['split_regions']}), "
           f"main-road adjacencies inside grids: {s['cut_main_roads']}")
     for msg in prop.infeasible:
