@@ -550,7 +550,9 @@ def boundary_changes(before: Plan, after: Plan, buildings, communities) -> PlanC
     g_b = _canon(before.grids, "id").set_index("id")
     g_a = _canon(after.grids, "id").set_index("id")
     common = g_a.index.intersection(g_b.index)
-    row_changed = common[(g_a.loc[common].astype(str) != g_b.loc[common].astype(str)).any(axis=1).to_numpy()]
+    def text(df):  # missing values compare equal whatever their spelling (None / NaN / <NA>)
+        return df.astype(object).where(df.notna(), "\0").astype(str)
+    row_changed = common[(text(g_a.loc[common]) != text(g_b.loc[common])).any(axis=1).to_numpy()]
     added = g_a.index.difference(g_b.index)
     deleted = g_b.index.difference(g_a.index)
     touched = set(old[moved].dropna()) | set(new[moved].dropna()) | set(row_changed) | set(added) | set(deleted)
