@@ -1,6 +1,7 @@
 """Admin view: the audit log and the users. Checked on the server: other roles get nothing."""
 from __future__ import annotations
 
+import pandas as pd
 from dash import html
 
 from callbacks import overview
@@ -12,9 +13,9 @@ traces = overview.traces
 def panel(ctx, p, user) -> list:
     if not user.can("audit"):
         return [html.H2(t("forbidden", p.lang), id="admin-forbidden")]
-    b = ctx.bundle()
-    log = b.audit_log.tail(200).iloc[::-1]
-    users = b.users
+    from data.auth_store import audit_tail, list_users
+    log = audit_tail(ctx.store, 200)   # read from the store: every login and export shows at once
+    users = pd.DataFrame(list_users(ctx.store), columns=["username", "role", "grid_id", "display_name"])
     return [
         html.H2(t("audit_log", p.lang)),
         html.Table([html.Tr([html.Th(t(f"audit_{c}", p.lang)) for c in ("ts", "user", "action", "object", "detail")])] +
