@@ -138,6 +138,14 @@ def visible_households(ctx, user: User, plan_id, grid_id):
     return hh if len(hh) else None
 
 
+def audit_refusal(ctx, who: str, action: str, obj: str, detail: str = "") -> None:
+    """Record a refused request; the refusal stands even when the audit log cannot be written."""
+    try:
+        auth_store.append_audit(ctx.store, who, action, obj, detail)
+    except auth_store.AuthStoreError as e:
+        log.error("could not record %s on %s: %s", action, obj, e)
+
+
 # -- pages -----------------------------------------------------------------------------------
 def _page(lang: str, title: str, body: str) -> str:
     return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
@@ -187,20 +195,19 @@ def register(app, ctx):
     @server.before_request
     def guard():
         req = flask.request
-        if req.method not in SAFE_METHODS:
+        unsafe = req.method not in SAFE_METHODS
+        if unsafe:
             origin = req.headers.get("Origin")
             if origin is not None and urlsplit(origin).netloc != req.host:
                 return flask.jsonify({"error": "cross-site request refused"}), 403
-            if req.path == "/_dash-update-component" and not req.is_json:
-                return flask.jsonify({"error": "callbacks take application/json"}), 400
-        if not s.require_login or is_open_path(req.path):
-            return None
-        if not current_user(ctx).anonymous:
-            return None
-        if req.path.startswith("/_") or req.path.startswith("/export/") or req.method not in SAFE_METHODS:
-            return flask.jsonify({"error": t("login_required", _lang())}), 401
-        nxt = req.path + (f"?{req.query_string.decode('latin-1')}" if req.query_string else "")
-        return flask.redirect("/login?" + urlencode({"next": safe_next(nxt)}))
+        if s.require_login and not is_open_path(req.path) and current_user(ctx).anonymous:
+            if req.path.startswith("/_") or req.path.startswith("/export/") or unsafe:
+                return flask.jsonify({"error": t("login_required", _lang())}), 401
+            nxt = req.path + (f"?{req.query_string.decode('latin-1')}" if req.query_string else "")
+            return flask.redirect("/login?" + urlencode({"next": safe_next(nxt)}))
+        if unsafe and req.path == "/_dash-update-component" and not req.is_json:
+            return flask.jsonify({"error": "callbacks take application/json"}), 400
+        return None
 
     @server.after_request
     def headers(resp):
@@ -283,10 +290,10 @@ def register(app, ctx):
         if grid_id not in set(grids["id"]):
             return flask.jsonify({"error": f"unknown grid {grid_id} in plan {plan_id}"}), 404
         hh = visible_households(ctx, user, plan_id, grid_id)
-        try:
-            if hh is None:
-                auth_store.append_audit(ctx.store, who, "export_refused", f"grid:{grid_id}", f"plan={plan_id}")
-                return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
+        if hh is None:
+            audit_refusal(ctx, who, "export_refused", f"grid:{grid_id}", f"plan={plan_id}")
+            return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
+        try:  # fail closed: no personal data leaves without its audit row
             auth_store.append_audit(ctx.store, who, "export_personal", f"grid:{grid_id}",
                                     f"plan={plan_id} households={len(hh)}")
         except auth_store.AuthStoreError as e:
