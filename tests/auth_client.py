@@ -45,7 +45,7 @@ def project_store(kind: str, tmp_path, request, users=(("admin", "admin", None),
     else:
         from data.postgis_store import PostgisStore
         from minsheng.cli import main
-        dsn = request.getfixturevalue("pg_dsn")
+        dsn = request.getfixturevalue("pg_cluster").new_database()
         assert main(["load", "--data", str(sample_path()), "--dsn", dsn]) == 0
         store, kw = PostgisStore(dsn), {"dsn": dsn}
     h = hash_password(PASSWORD)
