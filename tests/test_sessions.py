@@ -388,3 +388,47 @@ def test_csrf_tokens_on_forms(tmp_path):
     assert r.status_code == 400                                               # a form-like body is not a callback
     page = str(call(a, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")], client=c))
     assert "logout-form" in page and "'name': 'csrf'" in page
+
+
+# -- the stores stay what they were ----------------------------------------------------------
+def test_geopackage_stays_valid_with_session_tables(tmp_path):
+    import sqlite3
+
+    import pyogrio
+    proj = project_store("gpkg", tmp_path, None)
+    a = app_for(proj)
+    assert login(a, "admin", "wrong password")[1].status_code == 401
+    assert login(a, "admin", PASSWORD)[1].status_code == 302
+    path = proj[0].path
+    with sqlite3.connect(path) as conn:
+        contents = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+        assert contents["sessions"] == contents["login_failures"] == "attributes"
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # 'GPKG'
+    layers = dict(pyogrio.list_layers(path))
+    assert "sessions" in layers and "login_failures" in layers
+    assert len(pyogrio.read_dataframe(path, layer="sessions", read_geometry=False)) == 1
+    b = proj[0].load()   # the dataset reads as before
+    assert len(b.households) == 5400 and len(b.buildings) == 239
+
+
+@pytest.mark.postgis
+def test_postgis_migration_4_creates_the_session_tables(tmp_path, request):
+    store, _ = project_store("postgis", tmp_path, request)
+    info = store.schema_info()
+    assert 4 in info["migrations"]
+    assert any("sessions_username" in d for d in info["indexes"].get("sessions", []))
+    assert store.migrate() == []   # idempotent
+
+
+def test_users_cli_list_and_bad_names(tmp_path, capsys):
+    proj = project_store("gpkg", tmp_path, None)
+    args = store_args(proj)
+    assert cli(["users", "list", *args]) == 0
+    assert capsys.readouterr().out.splitlines() == ["admin\tadmin\t", "view\tviewer\t"]
+    for bad in ("has space", "x" * 65, "nul\x00", ""):
+        assert cli(["users", "add", *args, "--username", bad, "--password-stdin"], PASSWORD + "\n") == 2, bad
+    assert cli(["users", "remove", *args, "--username", "nobody"]) == 2
+    assert cli(["users", "add", *args, "--username", "王网格", "--password-stdin"], PASSWORD + "\n") == 0
+    a = app_for(proj)
+    assert login(a, "王网格", PASSWORD)[1].status_code == 302   # CJK user names are user names
