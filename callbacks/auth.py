@@ -191,6 +191,10 @@ def register(app, ctx):
     if s.secure_cookies:
         server.config["SESSION_COOKIE_NAME"] = "__Host-session"  # Secure, host-only, Path=/
     throttle = auth_store.Throttle.from_settings(s)
+    if s.trusted_proxies:  # the client address (throttling) and scheme as the proxy saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = int(s.trusted_proxies)
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     @server.before_request
     def guard():

@@ -37,6 +37,7 @@ class Settings:
     secret_key: str = ""                # "" = generated key file beside the GeoPackage (minsheng/secret_key.py)
     require_login: bool = False         # True: every page and callback needs a signed-in user
     secure_cookies: bool = False        # True behind HTTPS: session cookie Secure (+ HSTS)
+    trusted_proxies: int = 0            # reverse proxies in front (X-Forwarded-For/-Proto/-Host trusted)
     session_idle_minutes: int = 30      # a session unused this long ends
     session_absolute_hours: int = 12    # and every session ends this long after sign-in
     login_max_failures: int = 5         # failed sign-ins of one account within the window lock it ...
@@ -72,5 +73,7 @@ def from_env(**overrides) -> Settings:
         env["secret_key"] = os.environ["MINSHENG_SECRET_KEY"]
     if os.environ.get("MINSHENG_SECURE_COOKIES") in ("1", "true", "yes"):
         env["secure_cookies"] = True
+    if os.environ.get("MINSHENG_TRUSTED_PROXIES", "").isdigit():
+        env["trusted_proxies"] = int(os.environ["MINSHENG_TRUSTED_PROXIES"])
     env.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**env)

@@ -218,6 +218,18 @@ def test_address_locked_after_many_failures(proj):
     assert login(there, "view", PASSWORD)[1].status_code == 302
 
 
+def test_address_behind_a_trusted_proxy(tmp_path):
+    a = app_for(project_store("gpkg", tmp_path, None), trusted_proxies=1)
+    here = a.server.test_client()
+    here.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.5"
+    for i in range(20):
+        assert login(here, f"guess{i}", "whatever1")[1].status_code == 401
+    assert login(here, "view", PASSWORD)[1].status_code == 429
+    there = a.server.test_client()   # same proxy (127.0.0.1), another browser behind it
+    there.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.6"
+    assert login(there, "view", PASSWORD)[1].status_code == 302
+
+
 def test_failed_login_rows_hold_no_typed_password(proj):
     a = app_for(proj)
     typed = {"correct horse 9": auth_store.INVALID_USER,   # a password typed into the user box
