@@ -54,8 +54,6 @@ def project_store(kind: str, tmp_path, request, users=(("admin", "admin", None),
     return store, kw
 
 
-STORES = ["gpkg", "postgis"]
-
 
 def store_params():
     import pytest
