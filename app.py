@@ -19,7 +19,15 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     from callbacks.context import AppContext
     from callbacks import layout
 
+    from data import auth_store
+    from data.store import open_store
+    from minsheng import secret_key
+
     settings = settings or from_env()
+    store = store or open_store(settings)
+    # refuses (InsecureSecret) a default/short key whenever anyone can sign in; see minsheng/secret_key.py
+    settings = settings.with_(secret_key=secret_key.resolve(
+        settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(store)))
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
@@ -59,10 +67,12 @@ def main(argv=None) -> int:
                         require_login=a.require_login or None)
     if settings.dsn and not a.require_login and os.environ.get("MINSHENG_REQUIRE_LOGIN") not in ("0", "false"):
         settings = settings.with_(require_login=True)
-    if settings.require_login and settings.secret_key == Settings().secret_key:
-        print("warning: set MINSHENG_SECRET_KEY to a long random value; sessions are signed with it",
-              file=sys.stderr)
-    app = create_app(settings)
+    from minsheng.secret_key import InsecureSecret
+    try:
+        app = create_app(settings)
+    except InsecureSecret as e:
+        print(f"error: refusing to start: {e}", file=sys.stderr)
+        return 2
     print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s: http://{settings.host}:{settings.port}/",
           file=sys.stderr, flush=True)
     app.run(host=settings.host, port=settings.port, debug=settings.debug)

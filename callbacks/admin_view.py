@@ -1,6 +1,7 @@
 """Admin view: the audit log and the users. Checked on the server: other roles get nothing."""
 from __future__ import annotations
 
+import pandas as pd
 from dash import html
 
 from callbacks import overview

@@ -29,7 +29,7 @@ import flask
 from dash import ALL, Input, Output, State, html
 
 from callbacks import ids
-from callbacks.auth import current_user
+from callbacks.auth import audit_refusal, current_user
 from minsheng.i18n import t
 
 MIMETYPES = {
@@ -142,7 +142,7 @@ def register(app, ctx):
             return _message(404, f"{t('plan', lang)} {plan_id!s}: ?", lang)
         who = user.username or "anonymous"
         if personal and not user.can("all_personal"):
-            ctx.store.append_audit(who, "export_refused", f"plan:{plan_id}", f"{fmt} personal=1")
+            audit_refusal(ctx, who, "export_refused", f"plan:{plan_id}", f"{fmt} personal=1")
             return _message(403, t("export_forbidden", lang), lang)
         layer = args.get("layer", "grids") if fmt == "geojson" else ""
         if fmt == "geojson" and layer not in GEOJSON_LAYERS:

@@ -104,9 +104,8 @@ def page(ctx, lang: str):
                        id="lang-switch"),
                 html.Span(t("anonymous", lang) if user.anonymous else f"{user.display_name or user.username} · "
                           f"{t('role_' + user.role, lang)}", id="user-badge", className="user-badge"),
-                html.A(t("login", lang) if user.anonymous else t("logout", lang),
-                       href=f"/login?lang={lang}" if user.anonymous else "/logout", className="lang-switch",
-                       id="login-link"),
+                html.A(t("login", lang), href=f"/login?lang={lang}", className="lang-switch", id="login-link")
+                if user.anonymous else logout_form(lang),
             ]),
         ]),
         dcc.Tabs(id=ids.VIEW, value="overview", className="tabs", style={"height": "40px"}, children=[
@@ -183,6 +182,15 @@ def page(ctx, lang: str):
             html.Span(f" · {t('source', lang)}: {meta.get('source', '')}"),
         ]),
     ])
+
+
+def logout_form(lang: str) -> html.Form:
+    """Sign out is a POST with the session's CSRF token (a link could be triggered by another site)."""
+    from callbacks.auth import csrf_token
+    return html.Form(method="POST", action=f"/logout?lang={lang}", id="logout-form", className="logout-form",
+                     children=[dcc.Input(type="hidden", name="csrf", value=csrf_token(), id="logout-csrf"),
+                               html.Button(t("logout", lang), type="submit", id="login-link",
+                                           className="lang-switch link-button")])
 
 
 def register(app, ctx, pages=None):

@@ -57,12 +57,13 @@ def panel(ctx, p, user) -> list:
 
 
 def ledger(ctx, p, user, grids) -> list:
-    """The selected grid's households: only for a user allowed to see them (checked here, on the server)."""
-    parents = grids["parent_id"].to_dict()
-    if not user.may_see_personal(p.selected, parents):
+    """The selected grid's households this user may see (callbacks.auth.visible_households:
+    resolved here, on the server, against the adopted plan for grid workers)."""
+    from callbacks.auth import visible_households
+    hh = visible_households(ctx, user, p.plan_id, p.selected)
+    if hh is None:
         return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
     b = ctx.bundle()
-    hh = ctx.store.grid_households(p.plan_id, p.selected)
     names = dict(zip(b.buildings["id"], b.buildings["name"]))
     labels = {g.key: g.label(p.lang) for g in key_groups()}
     rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),

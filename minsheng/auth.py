@@ -57,42 +57,42 @@ class User:
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
 
-    def may_see_personal(self, grid_id: str | None, parents: dict | None = None) -> bool:
-        """Names, phones and sensitive tags of households in grid_id (a level-2 grid)."""
+    @property
+    def personal_scope(self) -> str:
+        """Whose personal data this user may see: "all" (admin), "own_grid" (a grid worker:
+        the households of buildings in their grid of the ADOPTED plan, resolved on the server
+        by callbacks.auth.visible_households), or "" (aggregates only)."""
         if self.can("all_personal"):
-            return True
-        if not (self.can("own_grid_personal") and self.grid_id and grid_id):
-            return False
-        if grid_id == self.grid_id:
-            return True
-        return bool(parents) and parents.get(grid_id) == self.grid_id  # worker of the level-1 parent
+            return "all"
+        return "own_grid" if self.can("own_grid_personal") and self.grid_id else ""
 
 
 ANONYMOUS = User()
 
 
+def adopted_plan_id(plans) -> str | None:
+    """The id of the plan whose status is 'adopted' (never a fallback to a draft), or None.
+    A grid worker's personal-data right follows their grid in this plan only."""
+    ad = plans[plans["status"] == "adopted"]
+    return str(ad["id"].iloc[0]) if len(ad) else None
+
+
 def user_from_row(row: dict | None) -> User | None:
-    """A User from one ``users`` row (store.get_user), or None."""
+    """A User from a ``users`` row (data.auth_store.get_user / session_user)."""
     if not row:
         return None
-    return User(str(row["username"]), str(row["role"]), row.get("grid_id") or None,
+    role = str(row.get("role") or "viewer")
+    return User(str(row["username"]), role if role in ROLES else "viewer", row.get("grid_id") or None,
                 str(row.get("display_name") or ""))
 
 
-def find_user(users, username: str) -> User | None:
-    """users: DataFrame (username, password_hash, role, grid_id, display_name)."""
-    row = users[users["username"] == username]
-    if not len(row):
-        return None
-    return user_from_row(row.iloc[0].to_dict())
+DUMMY_HASH = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
 
 
 def authenticate(row: dict | None, password: str) -> User | None:
-    """Check ``password`` against one users row (store.get_user(username)); the same work
-    whether or not the user exists."""
+    """The user of ``row`` when ``password`` matches its hash; the same scrypt work is done
+    whether or not the account exists (no timing hint)."""
     if not row:
-        verify_password(password, "scrypt$16384$8$1$00$00")
+        verify_password(password or "x", DUMMY_HASH)
         return None
-    if not verify_password(password, row.get("password_hash")):
-        return None
-    return user_from_row(row)
+    return user_from_row(row) if verify_password(password, row.get("password_hash")) else None

@@ -237,6 +237,21 @@ _TEXT = {
     "export_gpkg": ("GIS 数据 (GeoPackage)", "GIS data (GeoPackage)"),
     "export_geojson": ("网格边界 (GeoJSON)", "Grid boundaries (GeoJSON)"),
     "export_personal": ("（含个人信息，记入日志）", " (with personal data, audited)"),
+    "login_locked": ("登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试。",
+                     "Too many failed sign-ins: locked for now, try again in {minutes} minutes."),
+    "login_bad_name": ("用户名无效：只能包含 1–64 个文字、数字或 _ . @ -。",
+                       "Invalid user name: 1–64 letters, digits or _ . @ - only."),
+    "login_unavailable": ("现在无法登录：登录记录无法写入审计日志，未建立会话。请稍后再试或联系管理员。",
+                          "Sign-in is unavailable right now: the audit log could not record it, so no "
+                          "session was started. Try again later or contact the administrator."),
+    "audit_unavailable": ("审计日志无法写入，操作未执行。请稍后再试或联系管理员。",
+                          "The audit log could not be written, so nothing was done. Try again later or contact "
+                          "the administrator."),
+    "csrf_failed": ("表单已过期，请重新提交。", "The form has expired: please submit it again."),
+    "logout_everywhere": ("在所有设备上退出", "Sign out everywhere"),
+    "logout_confirm": ("退出登录？", "Sign out?"),
+    "session_ended": ("会话已结束，请重新登录。", "Your session has ended: please sign in again."),
+    "login_required": ("请先登录。", "Please sign in first."),
     "export_forbidden": ("无权导出个人信息：仅管理员可导出全部住户个人信息；网格员请在本网格台账中导出。",
                          "Not allowed to export personal data: only administrators may; grid workers export "
                          "their own grid's ledger from its panel."),

@@ -72,8 +72,16 @@ class Settings:
     grid_object_code: str = "1001"      # 4-digit object code prefix of the 20-digit grid code
     county_code: str = "110108"         # GB/T 2260 (Haidian District)
     street_code: str = "012"            # illustrative street code of the sample
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = ""                # "" = generated key file beside the GeoPackage (minsheng/secret_key.py)
     require_login: bool = False         # True: every page and callback needs a signed-in user
+    secure_cookies: bool = False        # True behind HTTPS: session cookie Secure (+ HSTS)
+    trusted_proxies: int = 0            # reverse proxies in front (X-Forwarded-For/-Proto/-Host trusted)
+    session_idle_minutes: int = 30      # a session unused this long ends
+    session_absolute_hours: int = 12    # and every session ends this long after sign-in
+    login_max_failures: int = 5         # failed sign-ins of one account within the window lock it ...
+    login_max_failures_client: int = 20  # ... and this many from one address lock that address
+    login_window_minutes: int = 15
+    login_lockout_minutes: int = 15     # ... for this long after the last failure
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
@@ -117,5 +125,9 @@ def from_env(**overrides) -> Settings:
     if os.environ.get("MINSHENG_LIFE_CIRCLE_STANDARDS"):
         env["life_circle_standards"] = tuple(x.strip() for x in os.environ["MINSHENG_LIFE_CIRCLE_STANDARDS"].split(",")
                                              if x.strip())
+    if os.environ.get("MINSHENG_SECURE_COOKIES") in ("1", "true", "yes"):
+        env["secure_cookies"] = True
+    if os.environ.get("MINSHENG_TRUSTED_PROXIES", "").isdigit():
+        env["trusted_proxies"] = int(os.environ["MINSHENG_TRUSTED_PROXIES"])
     env.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**env)

@@ -11,6 +11,7 @@ from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
 from tests.dash_client import call
 from tests.test_app import params
+from tests import auth_client
 
 pytestmark = pytest.mark.postgis
 
@@ -22,7 +23,7 @@ def test_dashboard_on_postgis(pg_dsn, monkeypatch):
     app = create_app(Settings(dsn=pg_dsn, require_login=True, secret_key="s" * 32))
     gp = create_app(Settings())
     c = app.server.test_client()
-    assert c.post("/login", data={"username": "admin", "password": "correct horse 9"}).status_code == 302
+    assert auth_client.login(c, "admin", "correct horse 9")[1].status_code == 302
     b = app.server.config["MINSHENG_CONTEXT"].bundle()
     assert isinstance(app.server.config["MINSHENG_CONTEXT"].store, PostgisStore)
     g = b.plan_grids(b.adopted_plan_id())

@@ -14,6 +14,7 @@ from data.schema import ATTRIBUTION
 from minsheng.auth import User
 from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
+from tests import auth_client
 
 PASSWORD = "correct horse 9"
 
@@ -37,7 +38,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(project):
-    return create_app(Settings(data=str(project), secret_key="test-secret-key-0123456789"))
+    return create_app(Settings(data=str(project), secret_key="test-secret-key-0123456789abcdefgh"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def bundle(app):
 def client_for(app, user=None):
     c = app.server.test_client()
     if user:
-        assert c.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
+        assert auth_client.login(c, user, PASSWORD)[1].status_code == 302
     return c
 
 

@@ -15,6 +15,7 @@ from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
 from tests.dash_client import call
 from tests.test_app import params
+from tests import auth_client
 
 PASSWORD = "correct horse 9"
 
@@ -31,7 +32,7 @@ def setup(tmp_path, monkeypatch):
 
 def login(app, user):
     c = app.server.test_client()
-    assert c.post("/login", data={"username": user, "password": PASSWORD}).status_code == 302
+    assert auth_client.login(c, user, PASSWORD)[1].status_code == 302
     return c
 
 

@@ -15,6 +15,7 @@ from data.schema import ATTRIBUTION
 from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
 from tests.dash_client import _spec, call
+from tests import auth_client
 
 PASSWORD = "correct horse 9"
 
@@ -52,7 +53,7 @@ def two_plans(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app2(two_plans):
-    return create_app(Settings(data=str(two_plans[0]), secret_key="test-secret-key-0123456789"))
+    return create_app(Settings(data=str(two_plans[0]), secret_key="test-secret-key-0123456789abcdefgh"))
 
 
 def slide(app, index, lang="zh", client=None):
@@ -216,7 +217,7 @@ def test_plan_change_slide(app2, two_plans):
 def test_no_personal_data_on_any_slide_even_for_admin(app2):
     b = app2.server.config["MINSHENG_CONTEXT"].store.load()
     admin = app2.server.test_client()
-    assert admin.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 302
+    assert auth_client.login(admin, "admin", PASSWORD)[1].status_code == 302
     secrets = set(b.households["head_name"].dropna().astype(str)) | set(b.households["phone"].dropna().astype(str))
     secrets |= set(b.grids["head_name"].dropna().astype(str)) | set(b.grids["head_phone"].dropna().astype(str))
     secrets = {s for s in secrets if len(s) >= 2}

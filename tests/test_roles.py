@@ -6,10 +6,12 @@ import pytest
 
 from app import create_app
 from callbacks import ids
+from data.auth_store import audit_tail
 from data.gpkg_store import GpkgStore
 from minsheng.auth import User, hash_password, verify_password
 from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
+from tests import auth_client
 from tests.dash_client import call
 from tests.test_app import params
 
@@ -50,13 +52,11 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def app(project):
-    return create_app(Settings(data=str(project[0]), secret_key="test-secret-key-0123456789"))
+    return create_app(Settings(data=str(project[0]), secret_key="test-secret-key-0123456789abcdefgh"))
 
 
 def login(app, user, password=PASSWORD):
-    c = app.server.test_client()
-    r = c.post("/login", data={"username": user, "password": password})
-    return c, r
+    return auth_client.login(app, user, password)
 
 
 def panel(app, client, grid):
@@ -81,8 +81,8 @@ def test_login_and_audit(app, project):
     assert r.status_code == 401 and "不正确" in r.get_data(as_text=True)
     c, r = login(app, "admin")
     assert r.status_code == 302
-    log = GpkgStore(project[0]).load().audit_log
-    assert list(log["action"][-2:]) == ["login_failed", "login"]
+    log = audit_tail(GpkgStore(project[0]), 2).iloc[::-1]
+    assert list(log["action"]) == ["login_failed", "login"]
     assert PASSWORD not in " ".join(log["detail"].astype(str))
     page = str(call(app, f"{ids.PAGE}.children", [(ids.URL, "search", ""), (ids.URL, "pathname", "/")], client=c))
     assert "管理员" in page and "退出" in page
@@ -117,7 +117,7 @@ def test_ledger_export_by_role(app, project, user, own_status, other_status):
         if status == 200:
             text = r.get_data(as_text=True)
             assert "户主" in text and text.count("\n") > 5
-    log = GpkgStore(path).load().audit_log
+    log = audit_tail(GpkgStore(path), 1000)
     if own_status == 200:
         assert ((log["action"] == "export_personal") & (log["user"] == user)).any()
     if 403 in (own_status, other_status):
@@ -149,8 +149,8 @@ def test_require_login_guards_every_callback(project):
 
 
 def test_user_permissions_matrix():
-    w = User("w", "grid_worker", "C001-01-01")
-    assert w.may_see_personal("C001-01-01") and not w.may_see_personal("C001-01-02")
-    assert User("w1", "grid_worker", "C001-01").may_see_personal("C001-01-02", {"C001-01-02": "C001-01"})
-    assert not User("p", "planner").may_see_personal("C001-01-01") and User("p", "planner").can("plan")
-    assert User("a", "admin").may_see_personal("anything") and not User().can("plan")
+    assert User("w", "grid_worker", "C001-01-01").personal_scope == "own_grid"
+    assert User("w", "grid_worker", None).personal_scope == ""
+    assert User("p", "planner").personal_scope == "" and User("p", "planner").can("plan")
+    assert User("a", "admin").personal_scope == "all" and not User().can("plan")
+    assert User().personal_scope == "" and User("v", "viewer").personal_scope == ""

@@ -155,9 +155,29 @@ CREATE INDEX audit_log_user ON audit_log ("user");
 CREATE INDEX grids_plan_id ON grids (plan_id);
 """
 
+SESSIONS = """
+CREATE TABLE sessions (
+    token_hash text PRIMARY KEY,
+    username text NOT NULL,
+    created double precision NOT NULL,
+    last_seen double precision NOT NULL
+);
+CREATE INDEX sessions_username ON sessions (username);
+CREATE TABLE login_failures (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts double precision NOT NULL,
+    username text,
+    client text
+);
+CREATE INDEX login_failures_username ON login_failures (username, ts);
+CREATE INDEX login_failures_client ON login_failures (client, ts);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "init: contract tables, dataset_version, GiST and foreign-key indexes", INIT),
     (2, "users: dashboard accounts (scrypt password hashes, role, own grid)", USERS),
     (3, "read model: per-layer versions, per-building household aggregates, plan-save leases, audit indexes",
      READ_MODEL),
+    (4, "sessions: server-side sessions (token hashes) and failed logins for throttling (data/auth_store.py)",
+     SESSIONS),
 )
