@@ -72,9 +72,9 @@ ready = time.perf_counter() - t0
 ctx = app.server.config["MINSHENG_CONTEXT"]
 store = ctx.store
 from minsheng.auth import hash_password
-if store.get_user("bench") is None:
-    store.put_user({{"username": "bench", "password_hash": hash_password({pw!r}), "role": "planner",
-                    "grid_id": None, "display_name": ""}})
+from data import auth_store
+if auth_store.get_user(store, "bench") is None:
+    auth_store.add_user(store, "bench", hash_password({pw!r}), "planner")
 
 def med(fn, n):
     out = []
@@ -83,13 +83,16 @@ def med(fn, n):
     return statistics.median(out) * 1000
 
 client = app.server.test_client()
+from tests.auth_client import csrf_of
 def login():
-    r = client.post("/login", data={{"username": "bench", "password": {pw!r}}})
+    c = app.server.test_client()
+    token = csrf_of(c)
+    r = c.post("/login", data={{"username": "bench", "password": {pw!r}, "csrf": token}})
     assert r.status_code == 302, r.status_code
 res = {{"app_ready_s": ready}}
 res["login_ms"] = med(login, 15)
 from minsheng.auth import verify_password
-stored = store.get_user("bench")["password_hash"]
+stored = auth_store.get_user(store, "bench")["password_hash"]
 res["scrypt_ms"] = med(lambda: verify_password({pw!r}, stored), 15)  # the deliberate cost of the hash
 res["audit_append_ms"] = med(lambda: store.append_audit("bench", "bench", "session", ""), 30)
 b = ctx.bundle()

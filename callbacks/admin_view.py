@@ -14,7 +14,8 @@ def panel(ctx, p, user) -> list:
     if not user.can("audit"):
         return [html.H2(t("forbidden", p.lang), id="admin-forbidden")]
     log = ctx.store.audit_rows(limit=200)
-    users = ctx.store.list_users()
+    from data.auth_store import list_users
+    users = pd.DataFrame(list_users(ctx.store), columns=["username", "role", "grid_id", "display_name"])
     return [
         html.H2(t("audit_log", p.lang)),
         html.Table([html.Tr([html.Th(t(f"audit_{c}", p.lang)) for c in ("ts", "user", "action", "object", "detail")])] +

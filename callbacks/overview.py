@@ -52,7 +52,7 @@ def panel(ctx, p, user) -> list:
     grids = b.plan_grids(p.plan_id).set_index("id")
     if not p.selected or p.selected not in grids.index:
         return summary_panel(ctx, p.plan_id, p.lang, figs)
-    personal = user.may_see_personal(p.selected, grids["parent_id"].to_dict())
+    personal = user.can("all_personal")  # small cells are suppressed for every other role
     return grid_panel(ctx, grids, p.selected, figs, p.lang, personal=personal) + ledger(ctx, p, user, grids)
 
 

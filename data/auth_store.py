@@ -390,13 +390,9 @@ def append_audit(store, user: str, action: str, object: str, detail: str = "", *
 
 
 def audit_tail(store, n: int = 200) -> pd.DataFrame:
-    """The newest ``n`` audit rows, newest first (read directly: the admin view sees every
-    login and export at once)."""
-    order = "_ord" if _is_pg(store) else "fid"
+    """The newest ``n`` audit rows, newest first (the store's audit_rows: read directly, so the
+    admin view sees every login and export at once)."""
     try:
-        with _read(store) as x:
-            rows = x.q(f'SELECT ts, "user", action, object, detail FROM audit_log ORDER BY {order} DESC LIMIT %s',
-                       (int(n),)).fetchall()
-    except _MissingTable:
-        rows = []
-    return pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
+        return store.audit_rows(limit=int(n))
+    except _db_errors(store) as e:
+        raise AuthStoreError(f"accounts store: {type(e).__name__}: {_first_line(e)}") from e

@@ -3,7 +3,7 @@
 Every write is one database transaction on the rows it changes and, when it changes the
 dataset (the layers the map and the figures are made of), bumps the dataset version and the
 version of each layer it touched in the same transaction. Plan persistence (copy, save,
-adopt, archive), the audit log (append only: no write ever rewrites it), users and the
+adopt, archive), the audit log (append only: no write ever rewrites it) and the
 per-building household aggregates live here once; the two stores only provide a dialect:
 connections, placeholders, how a frame is inserted and read, how a list is bound.
 
@@ -372,34 +372,7 @@ class SqlStore:
                                  f"ORDER BY {self.AUDIT_ORDER} DESC LIMIT {int(limit)}", params).fetchall()
         return pd.DataFrame(rows, columns=["ts", "user", "action", "object", "detail"])
 
-    # -- users (one row at a time) ---------------------------------------------------------
-    def get_user(self, username: str) -> dict | None:
-        with self._read() as conn:
-            r = self._x(conn, 'SELECT username, password_hash, role, grid_id, display_name FROM users '
-                              'WHERE username = %s', (str(username),)).fetchone()
-        if r is None:
-            return None
-        return dict(zip(("username", "password_hash", "role", "grid_id", "display_name"), r))
-
-    def list_users(self) -> pd.DataFrame:
-        with self._read() as conn:
-            return conform("users", self._read_frame(conn, LAYER_BY_NAME["users"]))
-
-    def put_user(self, row: dict, *, actor: str = "", action: str = "user_added") -> None:
-        """Add or replace one user row (and audit it)."""
-        df = self._prepare(LAYER_BY_NAME["users"], pd.DataFrame([row]))
-        with self._write() as conn:
-            self._x(conn, "DELETE FROM users WHERE username = %s", (str(row["username"]),))
-            self._insert_frame(conn, LAYER_BY_NAME["users"], df)
-            if actor:
-                self._insert_audit(conn, actor, action, f"user:{row['username']}", f"role={row.get('role', '')}")
-
-    def remove_user(self, username: str, *, actor: str = "") -> bool:
-        with self._write() as conn:
-            n = self._x(conn, "DELETE FROM users WHERE username = %s", (str(username),)).rowcount
-            if n and actor:
-                self._insert_audit(conn, actor, "user_removed", f"user:{username}", "")
-        return bool(n)
+    # users and sessions: data/auth_store.py (one place; they are not part of the dataset)
 
     # -- plans -----------------------------------------------------------------------------
     def list_plans(self) -> pd.DataFrame:

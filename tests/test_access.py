@@ -51,7 +51,7 @@ def world(request, tmp_path_factory):
                              ("worker", "grid_worker", own), ("chief", "grid_worker", parent)):
         auth_store.add_user(store, name, h, role, grid)
     app = create_app(Settings(secret_key=KEY, **base[1]), store=store)
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()  # the whole dataset, households too
     clients = {None: app.server.test_client()}
     for name in ("admin", "plan", "view", "worker", "chief"):
         clients[name] = login(app, name, PASSWORD)[0]

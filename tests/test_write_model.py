@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data import auth_store
 from data.bundle import DataError, make_bundle
 from data.gpkg_store import GpkgStore
 from minsheng.auth import hash_password
@@ -308,7 +309,10 @@ class Http:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def login(self, user: str, password: str = PASSWORD) -> int:
-        data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+        from tests.auth_client import CSRF_RE
+        with self.opener.open(self.base + "/login", timeout=30) as r:
+            token = CSRF_RE.search(r.read().decode()).group(1)
+        data = urllib.parse.urlencode({"username": user, "password": password, "csrf": token}).encode()
         req = urllib.request.Request(self.base + "/login", data=data)
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -389,8 +393,7 @@ def test_two_processes_and_gunicorn_workers_share_one_truth(kind, tmp_path, requ
         from data.postgis_store import PostgisStore
         store = PostgisStore(dsn)
         env["DATABASE_URL"] = dsn
-    store.put_user({"username": "plan", "password_hash": hash_password(PASSWORD), "role": "planner",
-                    "grid_id": None, "display_name": ""})
+    auth_store.add_user(store, "plan", hash_password(PASSWORD), "planner")
     pa, pb = _free_port(), _free_port()
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{pa}", "--timeout", "120", "app:wsgi()"]
     dev = [sys.executable, "-c", textwrap.dedent(f"""
@@ -408,8 +411,7 @@ def test_two_processes_and_gunicorn_workers_share_one_truth(kind, tmp_path, requ
         assert a.login("plan") == 302 and b.login("plan") == 302
         assert _targets(a, "P1") and _targets(b, "P1")  # both processes hold a read model now
         # a user added by another process (the CLI) signs in at once, on every process
-        store.put_user({"username": "late", "password_hash": hash_password(PASSWORD), "role": "viewer",
-                        "grid_id": None, "display_name": ""})
+        auth_store.add_user(store, "late", hash_password(PASSWORD), "viewer")
         for _ in range(4):  # several requests, so both gunicorn workers answer
             assert Http(a_url).login("late") == 302
         assert Http(b_url).login("late") == 302
