@@ -22,7 +22,7 @@ setup_python() {
 }
 
 setup_system() {
-  # Test-only system packages: PostgreSQL + PostGIS (throwaway cluster) and headless Chromium.
+  # Test-only system packages: PostgreSQL + PostGIS (throwaway cluster), headless Chromium, CJK fonts.
   local need=()
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
   [ -d /usr/share/postgresql/15/extension ] && ls /usr/share/postgresql/15/extension/postgis.control >/dev/null 2>&1 \
@@ -30,6 +30,7 @@ setup_system() {
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   fc-list 2>/dev/null | grep -qi "cjk" || need+=(fonts-noto-cjk)
+  [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)  # TrueType CJK for PDF packs
   if [ ${#need[@]} -gt 0 ]; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
