@@ -144,9 +144,9 @@ _TEXT = {
                         "GeoPackage with the grid polygons"),
     "imp_bad_crs": ("无法识别坐标系 {value}；请写成 EPSG:4547 这样的形式", "unknown coordinate reference system {value}; write it like EPSG:4547"),
     "imp_threshold": ("阈值 {value} 无效：应为 0 到 1 之间的占比（如 0.8）", "threshold {value} is not a share between 0 and 1 (e.g. 0.8)"),
-    "imp_absurd_coordinates": ("按 {source} 读取后坐标（x {x}，y {y}）不在地球上（共 {n} 个要素）；请检查坐标系",
+    "imp_absurd_coordinates": ("按 {source} 读取后坐标（x {x}，y {y}）不在地球上（共 {n} 个要素）；若为米制坐标，请指定坐标系（命令行 --crs，如 EPSG:4547）",
                                "read as {source}, the coordinates (x {x}, y {y}) are not a place on Earth ({n} feature(s)); "
-                               "check the coordinate reference system"),
+                               "if they are metres, give their CRS (--crs, e.g. EPSG:4547)"),
     "imp_places_no_building": ("{grids} 个二级网格没有包含项目中 {buildings} 个楼栋中的任何一个（相距约 {km} 公里）；可能是坐标系或坐标类型不对。确需导入空网格请选择“允许空网格”（命令行 --allow-empty）",
                                "the {grids} level-2 grid(s) hold none of the project's {buildings} buildings (about {km} km "
                                "away); the coordinate system or datum is probably wrong. To import them anyway use "
