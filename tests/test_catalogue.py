@@ -13,7 +13,7 @@ from data.catalogue import classify_osm
     ({"shop": "chemist"}, None),                # a drugstore (cosmetics, toiletries), not a pharmacy
     ({"amenity": "post_office"}, None),         # not a community centre
     ({"amenity": "social_centre"}, None),
-    ({"amenity": "hospital"}, None),            # not a community health station
+    ({"amenity": "hospital"}, "clinic"),        # in China community health centres are mapped so
     ({"amenity": "dentist"}, None),
     ({"healthcare": "physiotherapist"}, None),
     ({"amenity": "social_facility", "social_facility": "shelter"}, None),  # a homeless shelter
