@@ -6,6 +6,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from callbacks import ids, overview
+from data.importers.messages import localized
 from minsheng.i18n import t
 
 traces = overview.traces
@@ -21,6 +22,8 @@ def panel(ctx, p, user) -> list:
         html.P(t("import_grids_help", p.lang), className="hint"),
         dcc.Dropdown(id=ids.IMPORT_DATUM, value="auto", clearable=False,
                      options=[{"label": t(f"datum_{d}", p.lang), "value": d} for d in DATUMS]),
+        dcc.Checklist(id=ids.IMPORT_ALLOW_EMPTY, value=[],
+                      options=[{"label": t("imp_allow_empty", p.lang), "value": "yes"}]),
         dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=256 * 2 ** 20,
                    children=html.Div(t("upload_hint", p.lang))),
         dcc.Loading(html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message")),
@@ -28,6 +31,8 @@ def panel(ctx, p, user) -> list:
     if user.can("all_personal"):
         out += [html.H3(t("import_households", p.lang)),
                 html.P(t("import_households_help", p.lang), className="hint"),
+                dcc.Checklist(id=ids.IMPORT_REPLACE_ROOMS, value=[],
+                              options=[{"label": t("imp_replace_rooms", p.lang), "value": "yes"}]),
                 dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=256 * 2 ** 20,
                            children=html.Div(t("upload_hint", p.lang))),
                 dcc.Loading(html.Div(id=ids.IMPORT_HOUSEHOLDS_RESULT, className="message"))]
@@ -35,7 +40,7 @@ def panel(ctx, p, user) -> list:
 
 
 def _error(e, lang) -> html.Div:
-    return html.Div([html.B(t("import_failed", lang)), html.Br(), str(e)], className="error")
+    return html.Div([html.B(t("import_failed", lang)), html.Br(), localized(e, lang)], className="error")
 
 
 def grids_report(r, lang) -> list:
@@ -43,15 +48,15 @@ def grids_report(r, lang) -> list:
                      html.Td(f"{100 * m.share:.0f}%" if m.share == m.share else "—")])
             for m in r.misfits.head(30).itertuples()]
     return [html.P(t("import_grids_done", lang).format(plan=r.plan_id), id="import-grids-done"),
-            html.P(r.summary()),
-            *[html.P(w, className="hint") for w in r.warnings],
+            html.P(r.summary(lang)),
+            *[html.P(localized(w, lang), className="hint") for w in r.warnings],
             html.Table(rows, className="ledger", id="import-misfits") if rows else html.P(t("all_fit", lang))]
 
 
 def households_report(r, lang) -> list:
     rows = [html.Tr([html.Td(int(u.row)), html.Td(str(u.reason))]) for u in r.unmatched.head(30).itertuples()]
-    return [html.P(r.summary(), id="import-households-done"),
-            *[html.P(w, className="hint") for w in r.warnings],
+    return [html.P(r.summary(lang), id="import-households-done"),
+            *[html.P(localized(w, lang), className="hint") for w in r.warnings],
             html.Table(rows, className="ledger", id="import-unmatched") if rows else html.P(t("all_matched", lang))]
 
 
@@ -68,8 +73,9 @@ def register(app, ctx):
 
     @app.callback(Output(ids.IMPORT_GRIDS_RESULT, "children"), Output(ids.PLAN, "options", allow_duplicate=True),
                   Input(ids.UPLOAD_GRIDS, "contents"), State(ids.UPLOAD_GRIDS, "filename"),
-                  State(ids.IMPORT_DATUM, "value"), State(ids.LANG, "data"), prevent_initial_call=True)
-    def upload_grids(contents, filename, datum, lang):
+                  State(ids.IMPORT_DATUM, "value"), State(ids.IMPORT_ALLOW_EMPTY, "value"), State(ids.LANG, "data"),
+                  prevent_initial_call=True)
+    def upload_grids(contents, filename, datum, allow_empty, lang):
         lang = lang or "zh"
         user = current_user(ctx)
         if not user.can("plan"):
@@ -79,15 +85,16 @@ def register(app, ctx):
         try:
             with uploaded_file(filename, decode_upload(contents)) as path:
                 report = import_grids(ctx.store, path, datum=datum or "auto", created_by=user.username,
-                                      settings=ctx.settings)
+                                      allow_empty=bool(allow_empty), settings=ctx.settings)
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang), no_update
         ctx.reload()
         return grids_report(report, lang), plan_options(ctx, lang)
 
     @app.callback(Output(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), Input(ids.UPLOAD_HOUSEHOLDS, "contents"),
-                  State(ids.UPLOAD_HOUSEHOLDS, "filename"), State(ids.LANG, "data"), prevent_initial_call=True)
-    def upload_households(contents, filename, lang):
+                  State(ids.UPLOAD_HOUSEHOLDS, "filename"), State(ids.IMPORT_REPLACE_ROOMS, "value"),
+                  State(ids.LANG, "data"), prevent_initial_call=True)
+    def upload_households(contents, filename, replace_rooms, lang):
         lang = lang or "zh"
         user = current_user(ctx)
         if not user.can("all_personal"):
@@ -96,7 +103,7 @@ def register(app, ctx):
             return no_update
         try:
             with uploaded_file(filename, decode_upload(contents)) as path:
-                report = import_households(ctx.store, path, user=user.username)
+                report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms))
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang)
         ctx.reload()

@@ -144,9 +144,9 @@ _TEXT = {
                         "GeoPackage with the grid polygons"),
     "imp_bad_crs": ("无法识别坐标系 {value}；请写成 EPSG:4547 这样的形式", "unknown coordinate reference system {value}; write it like EPSG:4547"),
     "imp_threshold": ("阈值 {value} 无效：应为 0 到 1 之间的占比（如 0.8）", "threshold {value} is not a share between 0 and 1 (e.g. 0.8)"),
-    "imp_absurd_coordinates": ("按 {source} 读取后坐标（x {x}，y {y}）不在地球上（共 {n} 个要素）；请检查坐标系",
+    "imp_absurd_coordinates": ("按 {source} 读取后坐标（x {x}，y {y}）不在地球上（共 {n} 个要素）；若为米制坐标，请指定坐标系（命令行 --crs，如 EPSG:4547）",
                                "read as {source}, the coordinates (x {x}, y {y}) are not a place on Earth ({n} feature(s)); "
-                               "check the coordinate reference system"),
+                               "if they are metres, give their CRS (--crs, e.g. EPSG:4547)"),
     "imp_places_no_building": ("{grids} 个二级网格没有包含项目中 {buildings} 个楼栋中的任何一个（相距约 {km} 公里）；可能是坐标系或坐标类型不对。确需导入空网格请选择“允许空网格”（命令行 --allow-empty）",
                                "the {grids} level-2 grid(s) hold none of the project's {buildings} buildings (about {km} km "
                                "away); the coordinate system or datum is probably wrong. To import them anyway use "
@@ -166,6 +166,14 @@ _TEXT = {
     "imp_grids_summary": ("方案 {plan}：一级网格 {l1} 个，二级网格 {l2} 个，{assigned} 个楼栋已归入网格；不在任何网格内 {outside} 个，跨网格 {split} 个，部分在网格外 {partly} 个；坐标类型 {datum}，源坐标系 {crs}",
                           "plan {plan}: {l1} level-1 and {l2} level-2 grids, {assigned} buildings assigned; outside every "
                           "grid {outside}, split {split}, partly outside {partly}; datum {datum}, source CRS {crs}"),
+    "imp_osm_no_buildings": ("范围 {bbox} 内没有楼栋（文件共有 {total} 个楼栋轮廓，文件范围 {file_box}）；请检查 --bbox 或换一个含楼栋的 OSM 文件",
+                             "no building inside the extent {bbox} (the file holds {total} building footprint(s) in all, "
+                             "its bounds are {file_box}); check --bbox or use an extract with buildings"),
+    "imp_osm_no_residential": ("{n} 个楼栋都没有标为住宅（{tags}；住宅指 building=residential/apartments/house…，或住宅小区 landuse=residential 内的 building=yes），无法安置住户；如 building=yes 即为住宅（国外常见），请加 --yes-is-residential",
+                               "none of the {n} buildings is tagged residential ({tags}; residential means "
+                               "building=residential/apartments/house…, or building=yes inside landuse=residential), so no "
+                               "household has a home; if building=yes means homes here (common outside China), pass "
+                               "--yes-is-residential"),
     "archived_msg": ("已归档方案 {p}", "Plan {p} archived"),
     "compare_plan": ("对比方案", "Compare with"),
     "saved": ("已保存，版本 {v}", "Saved, version {v}"),

@@ -352,3 +352,79 @@ def test_level2_id_clashing_with_copied_level1_is_refused(store, tmp_path):
     g.loc[1, "编号"] = "g1-w"
     g.to_file(tmp_path / "c.geojson")
     refused(store, tmp_path / "c.geojson", r"row 2, field 编号: grid id 'g1-w' is used twice")
+
+
+# -- bad inputs, encodings, nesting and codes (issue 13) --------------------------------------
+from data.importers.messages import Refusal  # noqa: E402
+
+
+def test_threshold_crs_and_coordinates_are_checked(store, tmp_path):
+    grid_polygons().to_file(tmp_path / "g.geojson")
+    for bad in (5, 0, -0.1):
+        refused(store, tmp_path / "g.geojson", r"field threshold: threshold .* is not a share between 0 and 1",
+                threshold=bad)
+    for crs in ("EPSG:999999", "not a crs"):
+        refused(store, tmp_path / "g.geojson", r"field crs: unknown coordinate reference system", crs=crs)
+    absurd = grid_polygons(metric=True).set_crs(None, allow_override=True).set_crs(4326, allow_override=True)
+    absurd.to_file(tmp_path / "absurd.geojson")  # metres declared as degrees
+    refused(store, tmp_path / "absurd.geojson", r"row 1, field geometry: read as EPSG:4326, the coordinates .* "
+                                                  r"are not a place on Earth")
+    (tmp_path / "table.csv").write_text("编号,名称\n1,一号网格\n", encoding="utf-8")
+    refused(store, tmp_path / "table.csv", r"table\.csv: the file holds no geometry \(1 rows of plain table data\)")
+
+
+def test_polygons_that_place_no_building_are_refused_unless_allowed(store, tmp_path):
+    far = grid_polygons()
+    far["geometry"] = shapely.transform(far.geometry.values, lambda xy: xy + [5.0, 0.0])  # ~430 km east
+    far.to_file(tmp_path / "far.geojson")
+    e = refused(store, tmp_path / "far.geojson", r"field geometry: the 4 level-2 grid\(s\) hold none of the "
+                                                 r"project's 16 buildings \(about 4\d\d\.\d km away\)")
+    assert isinstance(e, Refusal) and "没有包含项目中 16 个楼栋" in e.text("zh")
+    res = import_grids(store, tmp_path / "far.geojson", allow_empty=True)
+    assert len(res.assignments) == 0 and res.plan_id in set(store.load().plans["id"])
+
+
+def test_gbk_shapefile_without_cpg_is_detected_and_overridable(store, tmp_path):
+    folder = tmp_path / "gbk"
+    folder.mkdir()
+    path = folder / "grids.shp"
+    grid_polygons().to_file(path, driver="ESRI Shapefile", encoding="GBK")
+    for p in folder.glob("grids.cpg"):
+        p.unlink()
+    res = import_grids(store, path, dry_run=True)
+    assert any("read as GB18030" in w for w in res.warnings)
+    assert "新一级g1-w" in set(res.grids["name"])  # Chinese names and columns (名称, 级别) kept
+    utf = tmp_path / "utf"
+    utf.mkdir()
+    grid_polygons().to_file(utf / "grids.shp", driver="ESRI Shapefile", encoding="UTF-8")
+    (utf / "grids.cpg").unlink()
+    assert any("read as UTF-8" in w for w in import_grids(store, utf / "grids.shp", dry_run=True).warnings)
+    with pytest.raises(DataError):  # forced wrong: the level column (级别) is then not found
+        import_grids(store, path, encoding="latin-1", dry_run=True)
+
+
+def test_reimported_sample_level2_grids_pass_check(tmp_path):
+    """The sample's own level-2 grids drawn elsewhere (name and polygon only) imported as a new
+    plan: codes that `check` accepts (was: 9 bad_code), level-1 grids that contain their level-2
+    grids; moved 25 m east, level-2 grids still nest in their level-1 grids (was: 26 not_nested)."""
+    import shutil
+    from geo.coverage import audit_bundle
+    from minsheng.settings import sample_path
+    for shift in (0.0, 0.0003):
+        path = tmp_path / f"s{shift}.gpkg"
+        shutil.copyfile(sample_path(), path)
+        store = GpkgStore(path)
+        b = store.load()
+        g = b.plan_grids(b.adopted_plan_id())
+        g = g[g["level"] == 2][["name", "geometry"]].copy()
+        g["geometry"] = shapely.transform(g.geometry.values, lambda xy: xy + [shift, 0.0])
+        g.to_file(tmp_path / "l2.geojson")
+        res = import_grids(store, tmp_path / "l2.geojson")
+        after = store.load()
+        problems = audit_bundle(after, res.plan_id).problems
+        kinds = {p.kind for p in problems}
+        assert not kinds & {"bad_code", "invalid_geometry"}, kinds
+        level = dict(zip(res.grids["id"], res.grids["level"]))
+        assert not [p for p in problems if p.kind == "not_nested" and level.get(p.ids[0]) == 2]
+        if shift == 0.0:
+            assert not kinds & {"not_nested", "gap"}, kinds

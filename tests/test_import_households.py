@@ -260,3 +260,84 @@ def test_building_column_with_names_in_several_compounds(tmp_path):
     h = stored(store)
     assert h.loc["A", "building_id"] == "b11" and h.loc["B", "building_id"] == "b03"
     assert pd.isna(h.loc["C", "building_id"]) and res.unmatched["row"].tolist() == [3]
+
+
+# -- spreadsheet damage, rooms, headers (issue 13) -------------------------------------------
+from data.importers.messages import Refusal  # noqa: E402
+
+
+@pytest.fixture
+def coded_store(tmp_path):
+    """The fixture with 16-digit numeric building codes, as 楼栋编码 often are."""
+    layers = bundle_layers()
+    layers["buildings"]["code"] = [f"110108012001{k:04d}" for k in range(1, len(layers["buildings"]) + 1)]
+    store = GpkgStore(tmp_path / "coded.gpkg")
+    store.write_all(make_bundle(layers))
+    return store
+
+
+def _xlsx(tmp_path, header, rows, name="l.xlsx"):
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    wb.save(tmp_path / name)
+    return tmp_path / name
+
+
+def test_excel_numbers_that_lost_digits_are_refused_naming_the_row(store, tmp_path):
+    import datetime as dt
+    ok = _xlsx(tmp_path, ["户号", "楼栋编号", "房号", "人数"],
+               [[1101080120010001, "B01", "9001", 2], ["A2", "B02", "9002", 1]], "ok.xlsx")
+    import_households(store, ok)  # a numeric cell up to 2**53 keeps every digit (and gets no ".0")
+    assert "1101080120010001" in stored(store).index
+    lost = _xlsx(tmp_path, ["户号", "楼栋编号", "房号", "人数"],
+                 [["A1", "B01", "9003", 2], [1.10108199001011e17, "B02", "9004", 1]], "lost.xlsx")
+    e = refused(store, lost, r"lost\.xlsx, row 2, field 户号: .*more than 15 significant digits")
+    assert isinstance(e, Refusal) and "第 2 行" in e.text("zh") and "字段 户号" in e.text("zh")
+    date = _xlsx(tmp_path, ["户号", "楼栋编号", "房号"], [["D1", "B01", dt.datetime(2026, 5, 1)]], "date.xlsx")
+    refused(store, date, r"row 1, field 房号: Excel turned this cell into a date \(2026-05-01 00:00:00\)")
+
+
+def test_dot_zero_and_scientific_codes_are_repaired_or_refused(coded_store, tmp_path):
+    store = coded_store
+    text = ("户号,楼栋编码,单元,房号,联系电话\n"
+            "S1,1101080120010001.0,1,9001,13810000000.0\n"
+            "S2,1.101080120010002E+15,1,9002,1.3810000001E+10\n")
+    res = import_households(store, write(tmp_path, "s.csv", text))
+    h = stored(store)
+    assert h.loc["S1", "building_id"] == "b01" and h.loc["S2", "building_id"] == "b02"
+    assert h.loc["S1", "phone"] == "13810000000" and h.loc["S2", "phone"] == "13810000001"
+    assert res.matched == 2 and any('".0"' in w for w in res.warnings)
+    assert any("scientific notation" in w and "楼栋编码" in w for w in res.warnings)
+    before = len(stored(store))
+    refused(store, write(tmp_path, "x.csv", "户号,楼栋编码\nS3,1101080120010003\nS4,1.10108E+15\n"),
+            r"row 2, field 楼栋编码: 1\.10108E\+15 is in scientific notation and keeps only 6 digit")
+    assert len(stored(store)) == before
+
+
+def test_one_household_per_room(store, tmp_path):
+    # h000 lives in b01 unit 1 room 101 (fixture)
+    text = "户号,楼栋编号,单元,房号,人数\nR1,B01,1,101,2\n"
+    e = refused(store, write(tmp_path, "r.csv", text), r"row 1, field 房号: the room \(building b01, unit 1, "
+                                                          r"room 101\) already holds household h000")
+    assert "--replace" in str(e)
+    res = import_households(store, write(tmp_path, "r.csv", text), replace_rooms=True)
+    h = stored(store)
+    assert "R1" in h.index and "h000" not in h.index and len(h) == 48
+    assert res.replaced == 1 and res.replaced_rooms == 1 and "1 existing replaced (1 by room)" in res.summary()
+    twice = "户号,楼栋编号,单元,房号\nT1,B02,1,9001\nT2,B03,1,9001\nT3,B02,1,9001\n"
+    refused(store, write(tmp_path, "t.csv", twice), r"row 1, field 房号: rows 1, 3 are the same room")
+    assert main(["import-households", str(write(tmp_path, "r2.csv", "户号,楼栋编号,单元,房号\nR2,B01,1,101\n")),
+                 "--data", str(store.path)]) == 2
+    assert main(["import-households", str(tmp_path / "r2.csv"), "--data", str(store.path), "--replace"]) == 0
+    assert "R2" in stored(store).index and "R1" not in stored(store).index
+
+
+def test_headers_with_inner_or_full_width_spaces_are_recognised(store, tmp_path):
+    text = "户 号,地\u3000址,人　数\nW1,3号楼2单元9501,3\n"
+    res = import_households(store, write(tmp_path, "w.csv", text))
+    assert stored(store).loc["W1", "building_id"] == "b03" and stored(store).loc["W1", "persons"] == 3
+    assert sum("header" in w for w in res.warnings) == 3

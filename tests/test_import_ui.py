@@ -40,7 +40,7 @@ def data_url(content: bytes, mime="application/octet-stream") -> str:
     return f"data:{mime};base64," + base64.b64encode(content).decode()
 
 
-def upload_grids(app, client, filename, content, datum="auto"):
+def upload_grids(app, client, filename, content, datum="auto", allow_empty=(), lang="zh"):
     dup = next(k.split("plan.options@")[1].split(".")[0] for k in app.callback_map
                if "import-grids-result" in k and "plan.options@" in k)
     r = client.post("/_dash-update-component", json={
@@ -51,7 +51,8 @@ def upload_grids(app, client, filename, content, datum="auto"):
         "changedPropIds": [f"{ids.UPLOAD_GRIDS}.contents"],
         "state": [{"id": ids.UPLOAD_GRIDS, "property": "filename", "value": filename},
                   {"id": ids.IMPORT_DATUM, "property": "value", "value": datum},
-                  {"id": ids.LANG, "property": "data", "value": "zh"}]})
+                  {"id": ids.IMPORT_ALLOW_EMPTY, "property": "value", "value": allow_empty},
+                  {"id": ids.LANG, "property": "data", "value": lang}]})
     assert r.status_code == 200, r.data[:300]
     return json.loads(r.data)["response"]
 
@@ -107,8 +108,8 @@ def test_household_ledger_upload_admin_only(setup):
     b = GpkgStore(path).load()
     code = b.buildings["code"].iloc[5]
     ledger = ("户编号,楼栋编码,单元,房号,人数,重点人群,户主,电话\n"
-              f"X1,{code},1,101,2,空巢老人,张三,13800000001\n"
-              "X2,NO-SUCH-BUILDING,1,102,3,,李四,13800000002\n").encode("gbk")
+              f"X1,{code},1,9101,2,空巢老人,张三,13800000001\n"
+              "X2,NO-SUCH-BUILDING,1,9102,3,,李四,13800000002\n").encode("gbk")
     panel_planner = str(call(app, f"{ids.PANEL}.children", params(b, view="import"), client=login(app, "plan")))
     assert ids.UPLOAD_HOUSEHOLDS not in panel_planner  # no ledger upload offered to planners ...
     r = login(app, "plan").post("/_dash-update-component", json={
@@ -117,18 +118,62 @@ def test_household_ledger_upload_admin_only(setup):
         "inputs": [{"id": ids.UPLOAD_HOUSEHOLDS, "property": "contents", "value": data_url(ledger)}],
         "changedPropIds": [f"{ids.UPLOAD_HOUSEHOLDS}.contents"],
         "state": [{"id": ids.UPLOAD_HOUSEHOLDS, "property": "filename", "value": "台账.csv"},
+                  {"id": ids.IMPORT_REPLACE_ROOMS, "property": "value", "value": []},
                   {"id": ids.LANG, "property": "data", "value": "zh"}]})
     assert "无权限" in r.get_data(as_text=True)  # ... and refused on the server
     before = len(GpkgStore(path).load().households)
     admin = login(app, "admin")
     out = call(app, f"{ids.IMPORT_HOUSEHOLDS_RESULT}.children",
                [(ids.UPLOAD_HOUSEHOLDS, "contents", data_url(ledger))],
-               state=[(ids.UPLOAD_HOUSEHOLDS, "filename", "台账.csv"), (ids.LANG, "data", "zh")], client=admin)
+               state=[(ids.UPLOAD_HOUSEHOLDS, "filename", "台账.csv"), (ids.IMPORT_REPLACE_ROOMS, "value", []),
+                      (ids.LANG, "data", "zh")], client=admin)
     text = str(out)
-    assert "1 matched" in text and "1 kept without a building" in text
+    assert "1 户匹配到楼栋" in text and "1 户未匹配楼栋" in text
     unmatched = out[-1]["props"]["children"]  # the table of unmatched rows: data row 2, with a reason
     assert len(unmatched) == 1 and unmatched[0]["props"]["children"][0]["props"]["children"] == 2
     hh = GpkgStore(path).load().households
     assert len(hh) == before + 2 and "X2" in set(hh["id"])  # merged; the unmatched row kept, not dropped
     assert pd.isna(hh.set_index("id").loc["X2", "building_id"])
     assert "张三" not in text
+
+
+def _ledger_call(app, client, ledger: bytes, replace=(), lang="zh"):
+    return str(call(app, f"{ids.IMPORT_HOUSEHOLDS_RESULT}.children",
+                    [(ids.UPLOAD_HOUSEHOLDS, "contents", data_url(ledger))],
+                    state=[(ids.UPLOAD_HOUSEHOLDS, "filename", "台账.csv"), (ids.IMPORT_REPLACE_ROOMS, "value", list(replace)),
+                           (ids.LANG, "data", lang)], client=client))
+
+
+def test_import_refusals_and_warnings_in_the_ui_language(setup):
+    """Polygons that place no building, and a second household for an occupied room: refused in
+    the UI language (nothing changed), accepted with the matching option."""
+    import geopandas as gpd
+    import shapely
+    app, path = setup
+    c = login(app, "plan")
+    far = gpd.read_file(io.BytesIO(grids_geojson(path)))
+    far["geometry"] = shapely.transform(far.geometry.values, lambda xy: xy + [4.0, 0.0])  # ~340 km east
+    before = len(GpkgStore(path).load().plans)
+    zh = str(upload_grids(app, c, "远处.geojson", far.to_json().encode())[ids.IMPORT_GRIDS_RESULT]["children"])
+    assert "远处.geojson" in zh and "没有包含项目中" in zh and "导入失败" in zh and "hold none" not in zh
+    en = str(upload_grids(app, c, "far.geojson", far.to_json().encode(), lang="en")[ids.IMPORT_GRIDS_RESULT]["children"])
+    assert "file far.geojson" in en and "hold none of the project's" in en and "没有" not in en
+    assert len(GpkgStore(path).load().plans) == before
+    ok = str(upload_grids(app, c, "远处.geojson", far.to_json().encode(), allow_empty=["yes"])
+             [ids.IMPORT_GRIDS_RESULT]["children"])
+    assert "草案方案" in ok and len(GpkgStore(path).load().plans) == before + 1
+
+    b = GpkgStore(path).load()
+    h = b.households.dropna(subset=["building_id", "room"]).iloc[0]
+    code = b.buildings.set_index("id").loc[h["building_id"], "code"]
+    unit = "" if pd.isna(h["unit"]) else int(h["unit"])
+    ledger = f"户 号,楼栋编码,单元,房号,人数\nNEW1,{code},{unit},{h['room']},2\n".encode()
+    admin = login(app, "admin")
+    n = len(b.households)
+    refused = _ledger_call(app, admin, ledger)
+    assert "已登记住户" in refused and "替换同一房间的已有住户" in refused and "第 1 行" in refused
+    assert len(GpkgStore(path).load().households) == n
+    done = _ledger_call(app, admin, ledger, replace=["yes"])
+    assert "其中按房间替换 1 户" in done and "表头“户 号”" in done
+    hh = GpkgStore(path).load().households.set_index("id")
+    assert "NEW1" in hh.index and h["id"] not in hh.index and len(hh) == n

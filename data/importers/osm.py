@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from data.bundle import DataError
+from data.importers.messages import Refusal
 from data.catalogue import classify_osm
 
 # osmnx's "walk" filter: highway values that are not walkable, plus access rules below
@@ -173,6 +174,11 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
         geometry=gpd.GeoSeries([r[2] for r in res_rows], crs=4326), crs=4326)
     compounds = compounds[compounds.intersects(extent)].reset_index(drop=True)
     buildings = _attach_compounds(buildings, compounds)
+    if len(buildings) == 0:
+        fb = (f"{header_box.bottom_left.lon:.4f},{header_box.bottom_left.lat:.4f},"
+              f"{header_box.top_right.lon:.4f},{header_box.top_right.lat:.4f}") if header_box.valid() else "—"
+        raise Refusal("imp_osm_no_buildings", file=str(path), field="bbox",
+                      bbox=",".join(f"{v:.4f}" for v in bbox), total=len(b_rows), file_box=fb)
     say("building walk network ...")
     walk.sort(key=lambda w: w[0])
     edges = _walk_edges([w[1] for w in walk], [w[2] for w in walk],
@@ -394,3 +400,23 @@ def _poi_frame(rows, extent) -> gpd.GeoDataFrame:
     gdf = gdf[shapely.intersects(gdf.geometry.values, extent)].drop_duplicates(["osm_id", "type"])
     order = (gdf["osm_id"].str[0] + gdf["osm_id"].str[1:].str.zfill(14)).argsort(kind="stable").to_numpy()
     return gdf.iloc[order].reset_index(drop=True)
+
+
+def residential_or_refuse(ext: OsmExtract, *, file: str, yes_is_residential: bool = False,
+                          progress: Callable[[str], None] | None = None) -> OsmExtract:
+    """The extract when some building is residential (households need homes); else, with
+    yes_is_residential, building=yes taken as residential (said so), else refused."""
+    from dataclasses import replace
+    kind = ext.buildings["kind"]
+    if (kind == "residential").any():
+        return ext
+    yes = ext.buildings["building"].eq("yes")
+    if yes_is_residential and yes.any():
+        b = ext.buildings.copy()
+        b.loc[yes.to_numpy(), "kind"] = "residential"
+        (progress or (lambda m: None))(f"no building is tagged residential: {int(yes.sum())} building=yes taken "
+                                       "as residential (--yes-is-residential)")
+        return replace(ext, buildings=b)
+    top = ext.buildings["building"].value_counts().head(5)
+    raise Refusal("imp_osm_no_residential", file=file, field="building", n=len(ext.buildings),
+                  tags=", ".join(f"building={k} {v}" for k, v in top.items()))

@@ -37,6 +37,9 @@ def uploaded_file(filename: str, content: bytes):
         except DataError as e:
             if e.file != str(path):
                 raise
+            renamed = getattr(e, "renamed", None)
+            if callable(renamed):  # a worded refusal (data.importers.messages): keep its key for the UI language
+                raise renamed(name) from None
             where = ", ".join(p for p in (f"file {e.file}", f"layer {e.layer}" if e.layer else "",
                                           f"row {e.row}" if e.row is not None else "",
                                           f"field {e.field}" if e.field else "") if p)

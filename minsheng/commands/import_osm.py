@@ -18,6 +18,8 @@ def add_arguments(p):
     p.add_argument("--county-code", default="110108", help="GB/T 2260 county code for grid codes")
     p.add_argument("--street-code", default="012", help="3-digit street (街道) code for grid codes")
     p.add_argument("--street-name", default="", help="street (街道) name stored on communities")
+    p.add_argument("--yes-is-residential", action="store_true",
+                   help="take building=yes as residential when no building is tagged residential (common outside China)")
 
 
 def parse_bbox(text: str | None):
@@ -34,12 +36,13 @@ def parse_bbox(text: str | None):
 
 
 def build(file, bbox=None, synthetic=True, seed=20261123, county_code="110108", street_code="012",
-          street_name="", progress=None):
+          street_name="", progress=None, yes_is_residential=False):
     from pathlib import Path
-    from data.importers.osm import read_osm
+    from data.importers.osm import read_osm, residential_or_refuse
     from data.project import project_from_osm
     from minsheng.settings import Settings
-    ext = read_osm(file, bbox=bbox, progress=progress)
+    ext = residential_or_refuse(read_osm(file, bbox=bbox, progress=progress), file=str(file),
+                                yes_is_residential=yes_is_residential, progress=progress)
     return project_from_osm(ext, source_name=Path(file).name, county_code=county_code, street_code=street_code,
                             object_code=Settings().grid_object_code, street_name=street_name,
                             synthetic_households=synthetic, seed=seed, progress=progress), ext.stats
@@ -50,7 +53,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     say = lambda m: print(f"[{time.perf_counter() - t0:6.1f}s] {m}", file=sys.stderr, flush=True)
     bundle, stats = build(args.file, parse_bbox(args.bbox), not args.no_households, args.seed,
-                          args.county_code, args.street_code, args.street_name, say)
+                          args.county_code, args.street_code, args.street_name, say, args.yes_is_residential)
     say(f"writing {args.out} ...")
     GpkgStore(args.out).write_all(bundle)
     g = bundle.grids
@@ -59,4 +62,5 @@ def run(args) -> int:
           f"{len(bundle.communities)} communities, {int((g['level'] == 1).sum())} level-1 and "
           f"{int((g['level'] == 2).sum())} level-2 grids, {len(bundle.households)} synthetic households "
           f"in {time.perf_counter() - t0:.1f}s")
+    print(stats["skipped"])
     return 0
