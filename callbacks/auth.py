@@ -92,14 +92,16 @@ def register(app, ctx):
         if not user.may_see_personal(grid_id, parents):
             ctx.store.append_audit(user.username or "anonymous", "export_refused", f"grid:{grid_id}", "")
             return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
+        from data.exporters.common import neutralise_cell  # formula-leading cells stay text (issue 12)
         hh = b.grid_households(plan_id, grid_id)
         labels = {g.key: g.zh for g in key_groups()}
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["户编号", "楼栋", "单元", "房号", "人数", "重点人群", "户主", "电话", "合成数据"])
         for r in hh.itertuples():
-            w.writerow([r.id, r.building_id, r.unit, r.room, r.persons, ";".join(labels.get(k, k) for k in r.tags),
-                        r.head_name, r.phone, "是" if r.synthetic else "否"])
+            w.writerow(map(neutralise_cell, [r.id, r.building_id, r.unit, r.room, r.persons,
+                                             ";".join(labels.get(k, k) for k in r.tags), r.head_name, r.phone,
+                                             "是" if r.synthetic else "否"]))
         ctx.store.append_audit(user.username, "export_personal", f"grid:{grid_id}", f"households={len(hh)}")
         ctx.reload()
         return flask.Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
