@@ -15,7 +15,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, exports, import_view, planner_view, presentation, views
+    from callbacks import auth, errors, exports, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
                     update_title=None)
     app.layout = layout.shell()
+    errors.register(app, ctx)
     auth.register(app, ctx)
     layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)

@@ -12,6 +12,11 @@ traces = overview.traces
 DATUMS = ("auto", "wgs84", "gcj02", "bd09")
 
 
+def upload_limit(ctx) -> int:
+    """Largest file the browser may send: the request limit less base64's 4/3 and a margin."""
+    return int(ctx.settings.max_request_mb * 2**20 * 3 / 4) - 2**16
+
+
 def panel(ctx, p, user) -> list:
     if not user.can("plan"):
         return [html.H2(t("tab_import", p.lang)), html.P(t("planner_forbidden", p.lang), id="import-forbidden")]
@@ -21,14 +26,14 @@ def panel(ctx, p, user) -> list:
         html.P(t("import_grids_help", p.lang), className="hint"),
         dcc.Dropdown(id=ids.IMPORT_DATUM, value="auto", clearable=False,
                      options=[{"label": t(f"datum_{d}", p.lang), "value": d} for d in DATUMS]),
-        dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=256 * 2 ** 20,
+        dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=upload_limit(ctx),
                    children=html.Div(t("upload_hint", p.lang))),
         dcc.Loading(html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message")),
     ]
     if user.can("all_personal"):
         out += [html.H3(t("import_households", p.lang)),
                 html.P(t("import_households_help", p.lang), className="hint"),
-                dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=256 * 2 ** 20,
+                dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=upload_limit(ctx),
                            children=html.Div(t("upload_hint", p.lang))),
                 dcc.Loading(html.Div(id=ids.IMPORT_HOUSEHOLDS_RESULT, className="message"))]
     return out

@@ -39,6 +39,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
+    max_request_mb: float = 100.0       # request body limit (uploads are base64: ~3/4 of it is file)
+    max_anonymous_request_kb: float = 1024.0  # anonymous visitors cannot upload: a small limit
 
     def band(self, level: int) -> Band:
         return {0: self.band_community, 1: self.band_level1, 2: self.band_level2}[level]
