@@ -15,7 +15,7 @@ from minsheng.settings import Settings, from_env
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, errors, exports, import_view, planner_view, presentation, views
+    from callbacks import auth, errors, exports, health, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
                     update_title=None)
     app.layout = layout.shell()
     errors.register(app, ctx)
+    health.register(app, ctx)  # before auth: /healthz needs no session
     auth.register(app, ctx)
     layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)
@@ -37,28 +38,76 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     return app
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Minsheng Map dashboard (default: the shipped sample)")
+def add_serve_arguments(p) -> None:
+    """Options of `python app.py` and `minsheng serve` (one list for both)."""
     p.add_argument("--data", help="project GeoPackage (default: shipped Haidian sample)")
     p.add_argument("--dsn", help="PostgreSQL/PostGIS connection string (or DATABASE_URL)")
+    p.add_argument("--settings", help="deployment settings file (TOML; or MINSHENG_SETTINGS)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--lang", choices=["zh", "en"], default=None)
     p.add_argument("--require-login", action="store_true",
                    help="every page needs a signed-in user (default when --dsn/DATABASE_URL is used)")
-    p.add_argument("--debug", action="store_true")
-    a = p.parse_args(argv)
-    t0 = time.perf_counter()
-    settings = from_env(data=a.data, dsn=a.dsn, host=a.host, port=a.port, language=a.lang, debug=a.debug or None,
-                        require_login=a.require_login or None)
+    p.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default: settings, 2)")
+    p.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: settings, 4)")
+    p.add_argument("--dev", action="store_true",
+                   help="Flask's development server (one process; for development only) instead of gunicorn")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (implies --dev)")
+
+
+def settings_from_args(a) -> Settings:
+    settings = from_env(settings_file=a.settings, data=a.data, dsn=a.dsn, host=a.host, port=a.port,
+                        language=a.lang, debug=a.debug or None, require_login=a.require_login or None,
+                        workers=a.workers, threads=a.threads)
     if settings.dsn and not a.require_login and os.environ.get("MINSHENG_REQUIRE_LOGIN") not in ("0", "false"):
         settings = settings.with_(require_login=True)
+    return settings
+
+
+def gunicorn_options(settings: Settings) -> dict:
+    """gunicorn settings for the dashboard: threaded workers (gthread); each worker opens the
+    store and loads the dataset after the fork (no connection crosses a fork)."""
+    return {"bind": f"{settings.host}:{settings.port}", "workers": max(1, settings.workers),
+            "threads": max(1, settings.threads), "worker_class": "gthread", "timeout": 120,
+            "graceful_timeout": 30, "preload_app": False, "accesslog": None, "errorlog": "-",
+            "loglevel": "info", "proc_name": "minsheng"}
+
+
+def run_gunicorn(settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class Dashboard(BaseApplication):
+        def load_config(self):
+            for k, v in gunicorn_options(settings).items():
+                self.cfg.set(k, v)
+
+        def load(self):
+            return create_app(settings).server
+
+    Dashboard().run()
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Minsheng Map dashboard (default: the shipped sample)")
+    add_serve_arguments(p)
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        settings = settings_from_args(a)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if settings.require_login and settings.secret_key == Settings().secret_key:
         print("warning: set MINSHENG_SECRET_KEY to a long random value; sessions are signed with it",
               file=sys.stderr)
+    if not (a.dev or a.debug):
+        print(f"Minsheng Map (gunicorn, {settings.workers} worker(s) x {settings.threads} threads): "
+              f"http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
+        return run_gunicorn(settings)
     app = create_app(settings)
-    print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s: http://{settings.host}:{settings.port}/",
-          file=sys.stderr, flush=True)
+    print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s (development server): "
+          f"http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
     app.run(host=settings.host, port=settings.port, debug=settings.debug)
     return 0
 
