@@ -14,6 +14,31 @@ import dash
 from minsheng.settings import Settings, from_env
 
 
+def task_dir(settings: Settings) -> str:
+    """Where background jobs keep their state: settings.task_dir, else one folder per project
+    in the system temp dir, shared by every worker process serving that project."""
+    import hashlib
+    import tempfile
+    if settings.task_dir:
+        return settings.task_dir
+    key = settings.dsn or str(settings.data_path.resolve())
+    return os.path.join(tempfile.gettempdir(), "minsheng-tasks-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+def background_manager(settings: Settings):
+    """Runs long callbacks (imports) outside the request: Celery with Redis when
+    settings.celery_broker is set (every gunicorn worker and the celery worker share it), else
+    diskcache with worker subprocesses (one machine)."""
+    if settings.celery_broker:
+        from celery import Celery
+        from dash import CeleryManager
+        celery_app = Celery("minsheng", broker=settings.celery_broker, backend=settings.celery_broker)
+        return CeleryManager(celery_app)
+    import diskcache
+    from dash import DiskcacheManager
+    return DiskcacheManager(diskcache.Cache(task_dir(settings)), expire=3600)
+
+
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     from callbacks import auth, errors, exports, health, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
@@ -23,7 +48,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
-                    update_title=None)
+                    update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
     errors.register(app, ctx)
     health.register(app, ctx)  # before auth: /healthz needs no session

@@ -45,6 +45,8 @@ class Settings:
     catalogues: tuple = ()              # ((catalogue name, CSV path), ...) overriding data/catalogues/
     workers: int = 2                    # gunicorn worker processes (minsheng serve)
     threads: int = 4                    # gunicorn threads per worker
+    task_dir: str = ""                  # background jobs' diskcache folder ("" = per project in temp)
+    celery_broker: str = ""             # redis://host:6379/0: background jobs on Celery instead
     max_request_mb: float = 100.0       # request body limit (uploads are base64: ~3/4 of it is file)
     max_anonymous_request_kb: float = 1024.0  # anonymous visitors cannot upload: a small limit
 
@@ -102,7 +104,8 @@ def read_settings_file(path) -> dict:
     sections = {
         "store": {"data": "data", "dsn": "dsn"},
         "server": {k: k for k in ("host", "port", "workers", "threads", "require_login", "max_request_mb",
-                                  "max_anonymous_request_kb", "language", "secret_file", "secret_key")},
+                                  "max_anonymous_request_kb", "language", "secret_file", "secret_key",
+                                  "task_dir", "celery_broker")},
         "walking": {"speed_m_min": "walk_speed_m_min", "elderly_speed_m_min": "elderly_speed_m_min",
                     "circle_minutes": "circle_minutes"},
     }
