@@ -66,7 +66,9 @@ def secrets(app, project):
         if k.sensitive:
             tags |= {f'"{k.key}"', k.zh, k.en}   # keys as JSON strings; names as words
     assert "残疾人" in tags  # health data is sensitive (PIPL art. 28)
-    other_phones = {str(v) for v in other["phone"] if isinstance(v, str)}
+    own_phones = {str(v) for v in hh.loc[hh["building_id"].isin(own_buildings), "phone"] if isinstance(v, str)}
+    # (synthetic phones repeat across households: a number the worker may see in their own grid is not a leak)
+    other_phones = {str(v) for v in other["phone"] if isinstance(v, str)} - own_phones
     return {"anonymous": (names | phones, tags), "view": (names | phones, tags), "plan": (names | phones, tags),
             "worker": (other_phones, set())}
 
