@@ -1,7 +1,6 @@
 """Issue 12, long work: imports are Dash background callbacks on a real manager (diskcache by
 default): the request answers at once with a job handle, the job reports its stage, and a
 cancel button is wired to it."""
-import base64
 import json
 
 from app import background_manager, task_dir

@@ -10,7 +10,7 @@ from app import create_app
 from data.exporters.common import neutralise_cell, neutralise_frame
 from data.exporters.excel import export_excel
 from data.exporters.html import export_html
-from fixtures_hostile import FORMULAS, PASSWORD, XSS, XSS_SCRIPT, add_users, hostile_store
+from fixtures_hostile import FORMULAS, PASSWORD, add_users, hostile_store
 from minsheng.settings import Settings
 
 
