@@ -14,8 +14,33 @@ import dash
 from minsheng.settings import Settings, from_env
 
 
+def task_dir(settings: Settings) -> str:
+    """Where background jobs keep their state: settings.task_dir, else one folder per project
+    in the system temp dir, shared by every worker process serving that project."""
+    import hashlib
+    import tempfile
+    if settings.task_dir:
+        return settings.task_dir
+    key = settings.dsn or str(settings.data_path.resolve())
+    return os.path.join(tempfile.gettempdir(), "minsheng-tasks-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+def background_manager(settings: Settings):
+    """Runs long callbacks (imports) outside the request: Celery with Redis when
+    settings.celery_broker is set (every gunicorn worker and the celery worker share it), else
+    diskcache with worker subprocesses (one machine)."""
+    if settings.celery_broker:
+        from celery import Celery
+        from dash import CeleryManager
+        celery_app = Celery("minsheng", broker=settings.celery_broker, backend=settings.celery_broker)
+        return CeleryManager(celery_app)
+    import diskcache
+    from dash import DiskcacheManager
+    return DiskcacheManager(diskcache.Cache(task_dir(settings)), expire=3600)
+
+
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, circle_view, exports, import_view, planner_view, presentation, views
+    from callbacks import auth, circle_view, errors, exports, health, import_view, planner_view, presentation, views
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -31,8 +56,10 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
-                    update_title=None)
+                    update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
+    errors.register(app, ctx)
+    health.register(app, ctx)  # before auth: /healthz needs no session
     auth.register(app, ctx)
     layout.register(app, ctx, pages={"/present": presentation.layout})
     views.register(app, ctx)
@@ -51,30 +78,90 @@ def wsgi():
     return create_app(from_env()).server
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Minsheng Map dashboard (default: the shipped sample)")
+def add_serve_arguments(p) -> None:
+    """Options of `python app.py` and `minsheng serve` (one list for both)."""
     p.add_argument("--data", help="project GeoPackage (default: shipped Haidian sample)")
     p.add_argument("--dsn", help="PostgreSQL/PostGIS connection string (or DATABASE_URL)")
+    p.add_argument("--settings", help="deployment settings file (TOML; or MINSHENG_SETTINGS)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--lang", choices=["zh", "en"], default=None)
     p.add_argument("--require-login", action="store_true",
                    help="every page needs a signed-in user (default when --dsn/DATABASE_URL is used)")
-    p.add_argument("--debug", action="store_true")
-    a = p.parse_args(argv)
-    t0 = time.perf_counter()
-    settings = from_env(data=a.data, dsn=a.dsn, host=a.host, port=a.port, language=a.lang, debug=a.debug or None,
-                        require_login=a.require_login or None)
+    p.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default: settings, 2)")
+    p.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (default: settings, 4)")
+    p.add_argument("--dev", action="store_true",
+                   help="Flask's development server (one process; for development only) instead of gunicorn")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (implies --dev)")
+
+
+def settings_from_args(a) -> Settings:
+    settings = from_env(settings_file=a.settings, data=a.data, dsn=a.dsn, host=a.host, port=a.port,
+                        language=a.lang, debug=a.debug or None, require_login=a.require_login or None,
+                        workers=a.workers, threads=a.threads)
     if settings.dsn and not a.require_login and os.environ.get("MINSHENG_REQUIRE_LOGIN") not in ("0", "false"):
         settings = settings.with_(require_login=True)
+    return settings
+
+
+def gunicorn_options(settings: Settings) -> dict:
+    """gunicorn settings for the dashboard: threaded workers (gthread); each worker opens the
+    store and loads the dataset after the fork (no connection crosses a fork)."""
+    return {"bind": f"{settings.host}:{settings.port}", "workers": max(1, settings.workers),
+            "threads": max(1, settings.threads), "worker_class": "gthread", "timeout": 120,
+            "graceful_timeout": 30, "preload_app": False, "accesslog": None, "errorlog": "-",
+            "loglevel": "info", "proc_name": "minsheng"}
+
+
+def run_gunicorn(settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class Dashboard(BaseApplication):
+        def load_config(self):
+            for k, v in gunicorn_options(settings).items():
+                self.cfg.set(k, v)
+
+        def load(self):
+            return create_app(settings).server
+
+    Dashboard().run()
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Minsheng Map dashboard (default: the shipped sample)")
+    add_serve_arguments(p)
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        settings = settings_from_args(a)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from minsheng.secret_key import InsecureSecret
+    try:  # resolved once here, so every gunicorn worker signs sessions with the same key
+        from data import auth_store
+        from data.store import open_store
+        from minsheng import secret_key
+        settings = settings.with_(secret_key=secret_key.resolve(
+            settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(open_store(settings))))
+    except InsecureSecret as e:
+        print(f"error: refusing to start: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a store that cannot be opened: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not (a.dev or a.debug):
+        print(f"Minsheng Map (gunicorn, {settings.workers} worker(s) x {settings.threads} threads): "
+              f"http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
+        return run_gunicorn(settings)
     try:
         app = create_app(settings)
     except InsecureSecret as e:
         print(f"error: refusing to start: {e}", file=sys.stderr)
         return 2
-    print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s: http://{settings.host}:{settings.port}/",
-          file=sys.stderr, flush=True)
+    print(f"Minsheng Map ready in {time.perf_counter() - t0:.2f}s (development server): "
+          f"http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
     app.run(host=settings.host, port=settings.port, debug=settings.debug)
     return 0
 

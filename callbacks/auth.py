@@ -297,6 +297,7 @@ def register(app, ctx):
         if hh is None:
             audit_refusal(ctx, who, "export_refused", f"grid:{grid_id}", f"plan={plan_id}")
             return flask.jsonify({"error": "forbidden: your role may not export this grid's households"}), 403
+        from data.exporters.common import neutralise_cell  # formula-leading cells stay text (issue 12)
         try:  # fail closed: no personal data leaves without its audit row
             auth_store.append_audit(ctx.store, who, "export_personal", f"grid:{grid_id}",
                                     f"plan={plan_id} households={len(hh)}")
@@ -308,7 +309,8 @@ def register(app, ctx):
         w = csv.writer(buf)
         w.writerow(["户编号", "楼栋", "单元", "房号", "人数", "重点人群", "户主", "电话", "合成数据"])
         for r in hh.itertuples():
-            w.writerow([r.id, r.building_id, r.unit, r.room, r.persons, ";".join(labels.get(k, k) for k in r.tags),
-                        r.head_name, r.phone, "是" if r.synthetic else "否"])
+            w.writerow(map(neutralise_cell, [r.id, r.building_id, r.unit, r.room, r.persons,
+                                             ";".join(labels.get(k, k) for k in r.tags), r.head_name, r.phone,
+                                             "是" if r.synthetic else "否"]))
         return flask.Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                               headers={"Content-Disposition": f"attachment; filename=households-{grid_id}.csv"})

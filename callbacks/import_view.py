@@ -1,6 +1,11 @@
 """Import view: users' own grid polygons (planners, admins) and household ledgers (admins:
 personal data) uploaded in the browser, with the same importers and reports as the CLI.
-Every error names the file, row and field and leaves the store as it was."""
+Every error names the file, row and field and leaves the store as it was.
+
+Imports are Dash background callbacks (app.background_manager: diskcache by default, Celery +
+Redis when configured): they run outside the web request, show their stage in a progress bar and
+can be cancelled; a cancelled import is a killed process whose store transaction never commits,
+so nothing is changed."""
 from __future__ import annotations
 
 from dash import dcc, html
@@ -11,6 +16,11 @@ from minsheng.i18n import t
 
 traces = overview.traces
 DATUMS = ("auto", "wgs84", "gcj02", "bd09")
+
+
+def upload_limit(ctx) -> int:
+    """Largest file the browser may send: the request limit less base64's 4/3 and a margin."""
+    return int(ctx.settings.max_request_mb * 2**20 * 3 / 4) - 2**16
 
 
 def panel(ctx, p, user) -> list:
@@ -24,19 +34,43 @@ def panel(ctx, p, user) -> list:
                      options=[{"label": t(f"datum_{d}", p.lang), "value": d} for d in DATUMS]),
         dcc.Checklist(id=ids.IMPORT_ALLOW_EMPTY, value=[],
                       options=[{"label": t("imp_allow_empty", p.lang), "value": "yes"}]),
-        dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=256 * 2 ** 20,
+        dcc.Upload(id=ids.UPLOAD_GRIDS, className="upload", max_size=upload_limit(ctx),
                    children=html.Div(t("upload_hint", p.lang))),
-        dcc.Loading(html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message")),
+        *_progress(ids.IMPORT_GRIDS_PROGRESS, ids.IMPORT_GRIDS_CANCEL, p.lang),
+        html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message"),
+        dcc.Store(id=ids.IMPORT_RELOADED),
     ]
     if user.can("all_personal"):
         out += [html.H3(t("import_households", p.lang)),
                 html.P(t("import_households_help", p.lang), className="hint"),
                 dcc.Checklist(id=ids.IMPORT_REPLACE_ROOMS, value=[],
                               options=[{"label": t("imp_replace_rooms", p.lang), "value": "yes"}]),
-                dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=256 * 2 ** 20,
+                dcc.Upload(id=ids.UPLOAD_HOUSEHOLDS, className="upload", max_size=upload_limit(ctx),
                            children=html.Div(t("upload_hint", p.lang))),
-                dcc.Loading(html.Div(id=ids.IMPORT_HOUSEHOLDS_RESULT, className="message"))]
+                *_progress(ids.IMPORT_HOUSEHOLDS_PROGRESS, ids.IMPORT_HOUSEHOLDS_CANCEL, p.lang),
+                html.Div(id=ids.IMPORT_HOUSEHOLDS_RESULT, className="message")]
     return out
+
+
+STAGES = 3  # reading the upload, importing (checks and one store transaction), report
+
+
+def _progress(pid: str, cancel_id: str, lang: str) -> list:
+    return [html.Div([html.Progress(id=pid, value="0", max=str(STAGES)),
+                      html.Span(t("import_progress", lang), className="hint"),
+                      html.Button(t("import_cancel", lang), id=cancel_id, n_clicks=0, className="btn")],
+                     id=f"{pid}-box", className="import-progress", style={"display": "none"})]
+
+
+def _background(pid: str, cancel_id: str, upload_id: str) -> dict:
+    """The background-callback options of one upload: progress bar, cancel button, and the
+    upload disabled while it runs."""
+    from dash import Input, Output
+    return dict(background=True,
+                progress=[Output(pid, "value")], progress_default=["0"],
+                running=[(Output(f"{pid}-box", "style"), {"display": "flex"}, {"display": "none"}),
+                         (Output(upload_id, "disabled"), True, False)],
+                cancel=[Input(cancel_id, "n_clicks")])
 
 
 def _error(e, lang) -> html.Div:
@@ -74,8 +108,9 @@ def register(app, ctx):
     @app.callback(Output(ids.IMPORT_GRIDS_RESULT, "children"), Output(ids.PLAN, "options", allow_duplicate=True),
                   Input(ids.UPLOAD_GRIDS, "contents"), State(ids.UPLOAD_GRIDS, "filename"),
                   State(ids.IMPORT_DATUM, "value"), State(ids.IMPORT_ALLOW_EMPTY, "value"), State(ids.LANG, "data"),
-                  prevent_initial_call=True)
-    def upload_grids(contents, filename, datum, allow_empty, lang):
+                  prevent_initial_call=True,
+                  **_background(ids.IMPORT_GRIDS_PROGRESS, ids.IMPORT_GRIDS_CANCEL, ids.UPLOAD_GRIDS))
+    def upload_grids(set_progress, contents, filename, datum, allow_empty, lang):
         lang = lang or "zh"
         user = current_user(ctx)
         if not user.can("plan"):
@@ -83,18 +118,22 @@ def register(app, ctx):
         if not contents:
             return no_update, no_update
         try:
+            set_progress("1")
             with uploaded_file(filename, decode_upload(contents)) as path:
+                set_progress("2")
                 report = import_grids(ctx.store, path, datum=datum or "auto", created_by=user.username,
                                       allow_empty=bool(allow_empty), settings=ctx.settings)
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang), no_update
+        set_progress("3")
         ctx.reload()
         return grids_report(report, lang), plan_options(ctx, lang)
 
     @app.callback(Output(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), Input(ids.UPLOAD_HOUSEHOLDS, "contents"),
                   State(ids.UPLOAD_HOUSEHOLDS, "filename"), State(ids.IMPORT_REPLACE_ROOMS, "value"),
-                  State(ids.LANG, "data"), prevent_initial_call=True)
-    def upload_households(contents, filename, replace_rooms, lang):
+                  State(ids.LANG, "data"), prevent_initial_call=True,
+                  **_background(ids.IMPORT_HOUSEHOLDS_PROGRESS, ids.IMPORT_HOUSEHOLDS_CANCEL, ids.UPLOAD_HOUSEHOLDS))
+    def upload_households(set_progress, contents, filename, replace_rooms, lang):
         lang = lang or "zh"
         user = current_user(ctx)
         if not user.can("all_personal"):
@@ -102,9 +141,18 @@ def register(app, ctx):
         if not contents:
             return no_update
         try:
+            set_progress("1")
             with uploaded_file(filename, decode_upload(contents)) as path:
+                set_progress("2")
                 report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms))
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang)
+        set_progress("3")
         ctx.reload()
         return households_report(report, lang)
+
+    @app.callback(Output(ids.IMPORT_RELOADED, "data"), Input(ids.IMPORT_GRIDS_RESULT, "children"),
+                  Input(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), prevent_initial_call=True)
+    def reload_after_import(_grids, _households):
+        """The import ran in another process: this web process loads the new dataset version."""
+        return ctx.reload().version

@@ -5,7 +5,7 @@ import pandas as pd
 from dash import html
 
 from data.catalogue import key_groups
-from data.privacy import mask_phone
+from data.privacy import mask_name, mask_phone
 from geo.coverage import community_table, grid_table
 from geo.validate import plan_index
 from layers.overview import LAYER_ORDER, overview_traces
@@ -130,7 +130,7 @@ def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
         html.Table([
             _row(t("level1" if level == 1 else "level2", lang), str(grid_id), cls=""),
             _row(t("code", lang), str(g["code"]), cls=""),
-            _row(t("head", lang), str(g["head_name"] or t("missing", lang)), cls=""),
+            _row(t("head", lang), mask_name(g["head_name"]) or t("missing", lang), cls=""),
             _row(t("phone", lang), mask_phone(g["head_phone"]) or "—", cls=""),
             _row(t("buildings", lang), int(f["buildings"]) if f is not None else 0),
             _row(t("households", lang), hh),

@@ -6,6 +6,8 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from callbacks import (admin_view, circle_view, coverage_view, ids, import_view, lifecircle_view, overview,
                        planner_view)
 from callbacks.auth import current_user
+from callbacks.errors import BadInput
+from minsheng.i18n import t
 from callbacks.params import ViewParams
 from layers.base import base_figure, highlight_trace, view_of
 
@@ -15,21 +17,68 @@ CONTROL_IDS = {"overview": ids.CONTROLS_OVERVIEW, "coverage": ids.CONTROLS_COVER
                "lifecircle": ids.CONTROLS_LIFECIRCLE, "planner": ids.CONTROLS_PLANNER}
 
 
+def _number(v, default, low, high, field, lang):
+    if v is None or v == "":
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise BadInput(t("bad_number", lang).format(field=t(field, lang), low=low, high=high))
+    try:
+        x = float(v)
+    except ValueError:
+        raise BadInput(t("bad_number", lang).format(field=t(field, lang), low=low, high=high)) from None
+    if not (low <= x <= high):  # also refuses nan
+        raise BadInput(t("bad_number", lang).format(field=t(field, lang), low=low, high=high))
+    return x
+
+
+def _text(v, field, lang, allow_none=True):
+    if v is None and allow_none:
+        return None
+    if not isinstance(v, str) or len(v) > 200:
+        raise BadInput(t("bad_value", lang).format(field=t(field, lang)))
+    return v
+
+
+def _texts(v, lang) -> tuple:
+    if v is None:
+        return ()
+    if not isinstance(v, (list, tuple)) or len(v) > 100_000 or not all(isinstance(x, str) for x in v):
+        raise BadInput(t("bad_value", lang).format(field=t("field_list", lang)))
+    return tuple(v)
+
+
 def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype, minutes, speed,
                 state=None, selection=None, compare=None, tier=None, profile=None, closed=None, shut=None,
                 building=None, siting=None) -> ViewParams:
+    """The view's parameters from the controls, checked: a malformed value (an unknown view,
+    minutes as text or negative, a dict as grid id, an unknown plan) raises BadInput (-> 400 with
+    its message in the UI language), never a server error."""
+    lang = lang if lang in ("zh", "en") else "zh"
     view = view or "overview"
-    plan_id = plan_id or ctx.bundle().adopted_plan_id()
+    if not isinstance(view, str) or view not in VIEWS:
+        raise BadInput(t("bad_view", lang).format(value=str(view)[:40]))
+    b = ctx.bundle()
+    plan_id = _text(plan_id, "plan", lang) or b.adopted_plan_id()
+    if plan_id is not None and plan_id not in set(b.plans["id"].astype(str)):
+        raise BadInput(t("bad_plan", lang))
+    selected = _text(selected, "field_grid", lang)
+    compare = _text(compare, "plan", lang)
+    stype = _text(stype, "service_types", lang)
+    if state is not None and not isinstance(state, dict):
+        raise BadInput(t("bad_value", lang).format(field=t("tab_planner", lang)))
+    lv = _number(level, 2, 1, 2, "field_level", lang)
     planner = view == "planner"
     edits = planner_view.active_edits(state) if planner and state and state.get("plan_id") == plan_id else "[]"
-    return ViewParams(view=view, plan_id=plan_id, lang=lang or "zh",
-                      layers=tuple(layers or ()), stypes=tuple(sorted(stypes or ())), level=int(level or 2),
-                      stype=stype or "", minutes=float(minutes or 10), speed=float(80 if speed is None else speed),
+    return ViewParams(view=view, plan_id=plan_id, lang=lang,
+                      layers=_texts(layers, lang), stypes=tuple(sorted(_texts(stypes, lang))), level=int(lv),
+                      stype=stype or "", minutes=_number(minutes, 10.0, 1, 60, "field_minutes", lang),
+                      speed=_number(speed, 80.0, 0, 200, "field_speed", lang),
                       selected=None if planner else (selected or None), edits=edits,
-                      selection=tuple(selection or ()) if planner else (), compare=(compare or "") if planner else "",
-                      tier=tier or "10min", profile=profile or "general", closed=tuple(sorted(closed or ())),
-                      shut=tuple(sorted(shut or ())), building=(building or "") if view == "circle" else "",
-                      siting=(siting or "") if view == "circle" else "")
+                      selection=_texts(selection, lang) if planner else (), compare=(compare or "") if planner else "",
+                      tier=_text(tier, "lc_tier", lang) or "10min", profile=_text(profile, "lc_profile", lang) or "general",
+                      closed=tuple(sorted(_texts(closed, lang))), shut=tuple(sorted(_texts(shut, lang))),
+                      building=(_text(building, "layer_buildings", lang) or "") if view == "circle" else "",
+                      siting=(_text(siting, "site_head", lang) or "") if view == "circle" else "")
 
 
 PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"),

@@ -9,16 +9,54 @@ masked: personal data leaves the store unmasked only when the caller passes
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from data.catalogue import key_groups
 
 MASK = "**"
+# what masking (ours or another system's) leaves behind: two or more mask characters in a row
+# ("梁**", "199****9531", "***", "张＊＊", "●●●"), or a value that is only mask characters
+_MASK_RUN = re.compile(r"[*＊●•×]{2,}|^[*＊●•×]+$")
 
 
 def sensitive_tag_keys() -> frozenset[str]:
     """Keys of key groups marked sensitive in data/catalogues/key_groups.csv."""
     return frozenset(k.key for k in key_groups() if k.sensitive)
+
+
+def is_masked(value) -> bool:
+    """True for a masked placeholder such as "梁**", "199****9531" or "***" (never real data:
+    importers refuse it rather than store the placeholder as a name or phone)."""
+    if _blank(value):
+        return False
+    return bool(_MASK_RUN.search(str(value).strip()))
+
+
+def masked_rows(s: pd.Series):
+    """Boolean array: which values of a Series are masked placeholders (vectorised is_masked)."""
+    txt = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    return txt.str.contains(_MASK_RUN, regex=True).to_numpy()
+
+
+def refuse_masked(frame: pd.DataFrame, fields: dict, *, file: str, row_numbers=None) -> None:
+    """DataError naming file, row and field for the first masked placeholder among `fields`
+    (frame column -> the file's column name). row_numbers: the file's row of each frame row
+    (default 1-based position). The value itself is not quoted (it is personal data)."""
+    import numpy as np
+
+    from data.bundle import DataError
+    for col, field_name in fields.items():
+        if col not in frame.columns or field_name is None:
+            continue
+        bad = masked_rows(frame[col])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            row = int(row_numbers[i]) if row_numbers is not None else i + 1
+            raise DataError(f"masked value (characters replaced by *, as in a masked export) is not data; "
+                            f"import the unmasked original or leave the cell empty "
+                            f"({int(bad.sum())} such row(s))", file=file, row=row, field=field_name)
 
 
 def _blank(v) -> bool:

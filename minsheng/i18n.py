@@ -387,6 +387,23 @@ _TEXT = {
     "level1_grids": ("一级网格", "Level-1 grids"),
     "workload_in_band": ("工作量达标", "Workload within band"),
     "households_in_band": ("户数达标", "Households within band"),
+    # bad requests (issue 12): a clear 4xx answer in the UI language, never a server error
+    "bad_request": ("请求无效：{detail}", "Bad request: {detail}"),
+    "bad_request_generic": ("无法处理此请求，请刷新页面后重试。", "The request could not be processed; reload the page and try again."),
+    "too_large": ("请求过大（上限 {limit}）。请拆分文件后再上传。", "The request is too large (limit {limit}); split the file and upload again."),
+    "not_found": ("未找到此页面。", "Page not found."),
+    "bad_view": ("未知视图 {value}", "unknown view {value}"),
+    "bad_number": ("{field} 必须是 {low}–{high} 之间的数字", "{field} must be a number from {low} to {high}"),
+    "bad_value": ("{field} 的值无效", "{field}: invalid value"),
+    "bad_plan": ("未知网格方案", "unknown plan"),
+    "field_minutes": ("步行时间（分钟）", "walking minutes"),
+    "field_speed": ("步行速度", "walking speed"),
+    "field_level": ("网格级别", "grid level"),
+    "field_grid": ("网格", "grid"),
+    "field_list": ("选项", "selection"),
+    "import_progress": ("正在导入…", "Importing…"),
+    "import_cancel": ("取消导入", "Cancel import"),
+    "import_cancelled": ("导入已取消，未保存任何更改。", "Import cancelled; nothing was changed."),
 }
 TEXT = MappingProxyType({k: MappingProxyType({"zh": v[0], "en": v[1]}) for k, v in _TEXT.items()})
 

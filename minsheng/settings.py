@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+import tomllib
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -85,6 +86,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
+    street_codes: tuple = ()            # ((street name, 3-digit code), ...) from the settings file
+    community_codes: tuple = ()         # ((community id or name, 3-digit code), ...)
+    catalogues: tuple = ()              # ((catalogue name, CSV path), ...) overriding data/catalogues/
+    workers: int = 2                    # gunicorn worker processes (minsheng serve)
+    threads: int = 4                    # gunicorn threads per worker
+    task_dir: str = ""                  # background jobs' diskcache folder ("" = per project in temp)
+    celery_broker: str = ""             # redis://host:6379/0: background jobs on Celery instead
+    max_request_mb: float = 100.0       # request body limit (uploads are base64: ~3/4 of it is file)
+    max_anonymous_request_kb: float = 1024.0  # anonymous visitors cannot upload: a small limit
 
     def band(self, level: int) -> Band:
         return {0: self.band_community, 1: self.band_level1, 2: self.band_level2}[level]
@@ -100,12 +110,104 @@ class Settings:
         from data.catalogue import life_circles
         return life_circles(self.life_circle_dir, tuple(self.life_circle_standards))
 
+    def street_code_for(self, street: str | None) -> str:
+        return dict(self.street_codes).get(street or "", self.street_code)
+
+    def community_code_for(self, community: str) -> str | None:
+        return dict(self.community_codes).get(community)
+
     def with_(self, **kw) -> "Settings":
         return replace(self, **kw)
 
 
+class SettingsError(ValueError):
+    """A deployment settings file that cannot be used (names the file and the key)."""
+
+
+def _band(v, where: str) -> Band:
+    if (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) and 0 <= v[0] <= v[1]):
+        return Band(v[0], v[1])
+    raise SettingsError(f"{where}: a band is [low, high] households, whole numbers, low <= high")
+
+
+def read_settings_file(path) -> dict:
+    """Settings fields from a deployment TOML file (read with tomllib; see
+    docs/settings.example.toml). Unknown keys are refused, so a typo is never silently ignored.
+
+        [store]    data = "/srv/minsheng/project.gpkg"  |  dsn = "postgresql://..."
+        [server]   host, port, workers, threads, require_login, max_request_mb,
+                   max_anonymous_request_kb, language, secret_file = "/etc/minsheng/secret"
+        [bands]    level1 = [300, 800]  level2 = [80, 300]  community = [1100, 2400]
+        [codes]    object = "1001"  county = "110108"  street = "012"
+        [codes.streets]      "学院路街道" = "012"
+        [codes.communities]  "C1" = "001"
+        [walking]  speed_m_min = 80  elderly_speed_m_min = 60  circle_minutes = 10
+        [catalogues]  service_types = "/etc/minsheng/service_types.csv"
+    """
+    p = str(path)
+    try:
+        with open(p, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"{p}: settings file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{p}: not valid TOML: {e}") from None
+    known = {f.name for f in fields(Settings)}
+    out: dict = {}
+    sections = {
+        "store": {"data": "data", "dsn": "dsn"},
+        "server": {k: k for k in ("host", "port", "workers", "threads", "require_login", "max_request_mb",
+                                  "max_anonymous_request_kb", "language", "secret_file", "secret_key",
+                                  "task_dir", "celery_broker")},
+        "walking": {"speed_m_min": "walk_speed_m_min", "elderly_speed_m_min": "elderly_speed_m_min",
+                    "circle_minutes": "circle_minutes"},
+    }
+    for section, body in doc.items():
+        if not isinstance(body, dict):
+            raise SettingsError(f"{p}: top-level key {section!r}: expected a [section]")
+        if section in sections:
+            for k, v in body.items():
+                if k not in sections[section]:
+                    raise SettingsError(f"{p}: [{section}] {k}: unknown key (known: {', '.join(sections[section])})")
+                out[sections[section][k]] = v
+        elif section == "bands":
+            for k, v in body.items():
+                if k not in ("level1", "level2", "community"):
+                    raise SettingsError(f"{p}: [bands] {k}: unknown key (known: level1, level2, community)")
+                out[f"band_{k}"] = _band(v, f"{p}: [bands] {k}")
+        elif section == "codes":
+            for k, v in body.items():
+                if k in ("streets", "communities") and isinstance(v, dict):
+                    bad = [c for c in v.values() if not (isinstance(c, str) and c.isdigit() and len(c) == 3)]
+                    if bad:
+                        raise SettingsError(f"{p}: [codes.{k}]: codes are 3-digit strings, got {bad[0]!r}")
+                    out["street_codes" if k == "streets" else "community_codes"] = tuple(sorted(v.items()))
+                elif k in ("object", "county", "street"):
+                    out[{"object": "grid_object_code", "county": "county_code", "street": "street_code"}[k]] = str(v)
+                else:
+                    raise SettingsError(f"{p}: [codes] {k}: unknown key")
+        elif section == "catalogues":
+            out["catalogues"] = tuple(sorted((k, str(v)) for k, v in body.items()))
+        else:
+            raise SettingsError(f"{p}: [{section}]: unknown section")
+    secret_file = out.pop("secret_file", None)
+    if secret_file:
+        try:
+            out["secret_key"] = open(secret_file, encoding="utf-8").read().strip()
+        except OSError as e:
+            raise SettingsError(f"{p}: [server] secret_file {secret_file}: {e.strerror}") from None
+    unknown = set(out) - known
+    assert not unknown, unknown  # every mapped name is a Settings field
+    return out
+
+
 def from_env(**overrides) -> Settings:
+    """Settings from (lowest first) defaults, the TOML file named by MINSHENG_SETTINGS or
+    overrides["settings_file"], environment variables, then explicit overrides."""
     env = {}
+    path = overrides.pop("settings_file", None) or os.environ.get("MINSHENG_SETTINGS")
+    if path:
+        env.update(read_settings_file(path))
     if os.environ.get("DATABASE_URL"):
         env["dsn"] = os.environ["DATABASE_URL"]
     if os.environ.get("MINSHENG_DATA"):

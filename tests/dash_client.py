@@ -1,5 +1,38 @@
 """Call Dash callbacks over HTTP (as the browser does) through Flask's test client."""
 import json
+import re
+import time
+
+
+def end_id(client) -> str:
+    """The signed page-load token the renderer sends with every callback (background callbacks'
+    handles are signed against it): read once from the page's _dash-config."""
+    tok = getattr(client, "_dash_end_id", None)
+    if tok is None:
+        page = client.get("/").get_data(as_text=True)
+        m = re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S)
+        tok = json.loads(m.group(1)).get("end_id", "") if m else ""
+        client._dash_end_id = tok
+    return tok
+
+
+def post(client, payload, timeout=180):
+    """POST a callback as the renderer does; a background callback's job is polled (with its
+    signed cacheKey/job) until its answer arrives (progress-only answers are skipped)."""
+    q = {"endId": end_id(client)}
+    r = client.post("/_dash-update-component", json=payload, query_string=q)
+    body = r.get_json(silent=True) if r.status_code == 200 else None
+    if not (isinstance(body, dict) and "cacheKey" in body and "job" in body):
+        return r
+    q.update(cacheKey=body["cacheKey"], job=body["job"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.post("/_dash-update-component", json=payload, query_string=q)
+        b = r.get_json(silent=True) if r.status_code == 200 else None
+        if r.status_code != 200 or (isinstance(b, dict) and "response" in b):
+            return r
+        time.sleep(0.2)
+    raise AssertionError("background callback did not finish")
 
 
 def _id(i):
@@ -20,7 +53,7 @@ def call(app, output: str, inputs: list[tuple[str, str, object]], state=(), clie
         "changedPropIds": [f"{_id(i)}.{p}" for i, p, _ in inputs[:1]],
         "state": [_spec(i, p, v) for i, p, v in state],
     }
-    r = client.post("/_dash-update-component", json=payload)
+    r = post(client, payload)
     if r.status_code == 204:
         return None
     assert r.status_code == expect, r.data[:500]

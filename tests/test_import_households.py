@@ -144,11 +144,11 @@ def test_empty_id_is_refused(store, tmp_path):
 
 def test_unknown_tag_and_bad_numbers(store, tmp_path):
     e = refused(store, write(tmp_path, "t.csv", HEADER + "\nH1,3号楼,1,空巢老人,,\nH2,3号楼,1,独居老人;外星人,,\n"),
-                r"row 2, field 重点人群: unknown key-group tag '外星人' \(known: 空巢老人/empty_nest_elderly")
+                r"row 2, field 重点人群: unknown key-group tag \(known: 空巢老人/empty_nest_elderly")
     assert e.row == 2
-    refused(store, write(tmp_path, "p.csv", HEADER + "\nH1,3号楼,两,,,\n"), r"row 1, field 人数: '两' is not a whole number")
+    refused(store, write(tmp_path, "p.csv", HEADER + "\nH1,3号楼,两,,,\n"), r"row 1, field 人数: not a whole number$")
     refused(store, write(tmp_path, "p2.csv", HEADER + "\nH1,3号楼,1,,,\nH2,3号楼,-1,,,\n"), r"row 2, field 人数")
-    refused(store, write(tmp_path, "u.csv", "户号,地址,单元\nH1,3号楼,东\n"), r"row 1, field 单元: '东' is not a whole number")
+    refused(store, write(tmp_path, "u.csv", "户号,地址,单元\nH1,3号楼,东\n"), r"row 1, field 单元: not a whole number$")
 
 
 def test_row_numbers_skip_blank_lines_consistently(store, tmp_path):
@@ -245,7 +245,7 @@ def test_uploaded_file_names_the_upload_in_errors(store):
     with pytest.raises(DataError) as e:
         with uploaded_file("坏.csv", (HEADER + "\nH1,3号楼,x,,,\n").encode()) as path:
             import_households(store, path)
-    assert str(e.value) == "file 坏.csv, row 1, field 人数: 'x' is not a whole number"
+    assert str(e.value) == "file 坏.csv, row 1, field 人数: not a whole number"
     assert store.version() == before
 
 

@@ -13,7 +13,7 @@ from callbacks import ids
 from data.gpkg_store import GpkgStore
 from minsheng.cli import main
 from minsheng.settings import Settings, sample_path
-from tests.dash_client import call
+from tests.dash_client import call, post
 from tests.test_app import params
 from tests import auth_client
 
@@ -43,7 +43,7 @@ def data_url(content: bytes, mime="application/octet-stream") -> str:
 def upload_grids(app, client, filename, content, datum="auto", allow_empty=(), lang="zh"):
     dup = next(k.split("plan.options@")[1].split(".")[0] for k in app.callback_map
                if "import-grids-result" in k and "plan.options@" in k)
-    r = client.post("/_dash-update-component", json={
+    r = post(client, {
         "output": f"..{ids.IMPORT_GRIDS_RESULT}.children...plan.options@{dup}..",
         "outputs": [{"id": ids.IMPORT_GRIDS_RESULT, "property": "children"},
                     {"id": ids.PLAN, "property": f"options@{dup}"}],
@@ -112,7 +112,7 @@ def test_household_ledger_upload_admin_only(setup):
               "X2,NO-SUCH-BUILDING,1,9102,3,,李四,13800000002\n").encode("gbk")
     panel_planner = str(call(app, f"{ids.PANEL}.children", params(b, view="import"), client=login(app, "plan")))
     assert ids.UPLOAD_HOUSEHOLDS not in panel_planner  # no ledger upload offered to planners ...
-    r = login(app, "plan").post("/_dash-update-component", json={
+    r = post(login(app, "plan"), {
         "output": f"{ids.IMPORT_HOUSEHOLDS_RESULT}.children",
         "outputs": {"id": ids.IMPORT_HOUSEHOLDS_RESULT, "property": "children"},
         "inputs": [{"id": ids.UPLOAD_HOUSEHOLDS, "property": "contents", "value": data_url(ledger)}],

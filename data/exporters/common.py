@@ -10,6 +10,36 @@ from data.bundle import DataError
 from data.catalogue import key_groups
 
 
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(v):
+    """A text cell a spreadsheet would run as a formula (leading =, +, -, @, tab, CR: OWASP CSV
+    injection) gets a leading apostrophe, so it is shown as text; everything else unchanged."""
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_LEAD) else v
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of df with every text cell passed through neutralise_cell (numbers untouched)."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_object_dtype(out[c]) or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].astype(object).map(neutralise_cell)
+    return out
+
+
+def neutralise_xlsx(ws) -> None:
+    """An openpyxl worksheet written from data: no cell is a formula. openpyxl stores any text
+    starting with "=" as a formula; such cells become plain text shown as typed (quotePrefix),
+    and other formula-leading text gets the same text flag so Excel never re-reads it."""
+    for row in ws.iter_rows():
+        for cell in row:
+            v = cell.value
+            if isinstance(v, str) and v.startswith(FORMULA_LEAD):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def resolve_plan(bundle, plan_id: str | None) -> str | None:
     if plan_id is None:
         return bundle.adopted_plan_id()

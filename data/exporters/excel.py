@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.catalogue import key_groups
-from data.exporters.common import grid_counts, households_are_synthetic, resolve_plan
+from data.exporters.common import grid_counts, households_are_synthetic, neutralise_xlsx, resolve_plan
 from data.privacy import mask_grids
 from data.schema import ATTRIBUTION, SYNTHETIC_NOTICE_EN, SYNTHETIC_NOTICE_ZH
 
@@ -97,6 +97,7 @@ def export_excel(bundle, path, plan_id: str | None = None, *, allow_personal: bo
             for sheet, df in tables.items():
                 df.to_excel(xw, sheet_name=sheet, index=False)
                 ws = xw.sheets[sheet]
+                neutralise_xlsx(ws)  # user-controlled names/heads are text, never live formulas
                 for col in ws.columns:
                     width = max(len(str(c.value or "")) for c in col[:200])
                     ws.column_dimensions[col[0].column_letter].width = min(60, max(8, width * 1.6))

@@ -54,10 +54,21 @@ def offline_assets() -> str:
     return f"<style>{css}</style>\n<script>{js}</script>\n"
 
 
+def escape_text(s):
+    """HTML-escape every text value of a Series (folium's tooltips put properties into innerHTML;
+    names, addresses and heads are user-controlled). Non-text values stay as they are."""
+    return s.map(lambda v: htmllib.escape(v, quote=True) if isinstance(v, str) else v)
+
+
 def _geojson(gdf: gpd.GeoDataFrame, props: list[str]) -> dict:
+    """GeoJSON of `props` (those present); every shown text property HTML-escaped ("_" columns
+    are styling values computed here)."""
     keep = [c for c in props if c in gdf.columns]
-    g = gpd.GeoDataFrame(gdf[keep].astype(object).where(gdf[keep].notna(), None), geometry=gdf.geometry.values,
-                         crs=4326)
+    data = gdf[keep].astype(object).where(gdf[keep].notna(), None)
+    for c in keep:
+        if not c.startswith("_"):
+            data[c] = escape_text(data[c])
+    g = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=4326)
     return json.loads(g.to_json(drop_id=True))
 
 
@@ -120,10 +131,10 @@ def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = Fals
     for k in present:
         s = cat[k]
         pts = sp[sp["type"] == k]
-        fg = folium.FeatureGroup(name=f"{names['service']}: {s.label(lang)}")
+        fg = folium.FeatureGroup(name=htmllib.escape(f"{names['service']}: {s.label(lang)}"))
         folium.GeoJson(_geojson(pts, ["name"]), marker=folium.CircleMarker(radius=6, weight=1, fill=True),
                        style_function=lambda f, c=s.color: {"color": "#ffffff", "fillColor": c, "fillOpacity": 0.95},
-                       tooltip=folium.GeoJsonTooltip(["name"], aliases=[s.label(lang)])).add_to(fg)
+                       tooltip=folium.GeoJsonTooltip(["name"], aliases=[htmllib.escape(s.label(lang))])).add_to(fg)
         fg.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 

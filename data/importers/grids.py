@@ -29,6 +29,7 @@ from pyproj import CRS
 from data.importers.columns import match_columns, repaired_headers
 from data.importers.messages import Note, Refusal
 from minsheng.i18n import t
+from data.privacy import refuse_masked
 from data.bundle import DataError
 from geo import crs as gcrs
 from geo.assign import assign_by_footprint, fit_score, largest_overlap
@@ -418,6 +419,7 @@ def build_plan(bundle, polygons: gpd.GeoDataFrame, *, file: str = "", datum: str
     gdf = gpd.GeoDataFrame({"id": ids, "plan_id": plan_id, "level": levels, "parent_id": None, "code": text("code"),
                             "name": names, "head_name": text("head"), "head_phone": text("phone"),
                             "_row": np.arange(1, n + 1)}, geometry=geoms.values, crs=4326)
+    refuse_masked(gdf, {"head_name": cols["head"], "head_phone": cols["phone"]}, file=file, row_numbers=gdf["_row"])
     mcrs = gcrs.metric_crs(gdf)
     l1 = gdf[gdf["level"] == 1].reset_index(drop=True)
     l2 = gdf[gdf["level"] == 2].reset_index(drop=True)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from data.importers.columns import match_columns, repaired_headers
 from minsheng.i18n import t
+from data.privacy import refuse_masked
 from data.bundle import DataError
 from data.catalogue import key_groups
 from data.importers.address import building_keys, normalise, normalise_compound, parse_addresses
@@ -308,7 +309,7 @@ def parse_tags(values: pd.Series, rows: np.ndarray, *, file: str = "", field_nam
     if bad.any():
         i = bad.index[np.argmax(bad.to_numpy())]
         known = "、".join(f"{k.zh}/{k.key}" for k in key_groups())
-        raise DataError(f"unknown key-group tag {flat[bad].iloc[0]!r} (known: {known})", file=file,
+        raise DataError(f"unknown key-group tag (known: {known})", file=file,
                         row=int(rows[allv.index.get_loc(i)]), field=field_name)
     pairs = pd.DataFrame({"i": keys.index, "k": keys.to_numpy()}).drop_duplicates()
     grouped = pairs.groupby("i", sort=False)["k"].agg(list)
@@ -323,7 +324,7 @@ def _ints(s: pd.Series, rows: np.ndarray, *, file: str, field_name: str, strip_t
     bad = (txt.ne("") & (num.isna() | (num < 0) | (num.fillna(0) % 1 != 0))).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{txt.iloc[i]!r} is not a whole number", file=file, row=int(rows[i]), field=field_name)
+        raise DataError("not a whole number", file=file, row=int(rows[i]), field=field_name)
     return num.astype("Int64")
 
 
@@ -471,6 +472,7 @@ def build_households(bundle, ledger: pd.DataFrame, *, file: str = "", compound: 
                        "head_name": blank_none(col("head_name")).to_numpy() if cols["head_name"] else None,
                        "phone": blank_none(col("phone")).to_numpy() if cols["phone"] else None,
                        "synthetic": False})
+    refuse_masked(hh, {"head_name": cols["head_name"], "phone": cols["phone"]}, file=file, row_numbers=rows)
     if not cols["persons"]:
         warnings.append(Note("imp_no_persons"))
     existing = bundle.households if existing is None else existing

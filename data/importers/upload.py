@@ -26,9 +26,30 @@ def decode_upload(contents: str) -> bytes:
         raise DataError(f"the upload could not be decoded: {e}") from None
 
 
+MAX_NAME_BYTES = 180  # well under the 255-byte file-name limit of common file systems
+
+
+def safe_name(filename) -> str:
+    """A file name safe to create in a private folder: the last path part (/ or \\), without
+    control characters, leading dots or spaces, at most MAX_NAME_BYTES in UTF-8 (the suffix is
+    kept, so the importer still recognises .xlsx/.csv/.geojson/.zip ...); "upload" when nothing is
+    left (e.g. "..")."""
+    raw = str(filename or "")
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*').strip().lstrip(". ")
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    suffix = suffix[:16]
+    tail = f".{suffix}" if suffix else ""
+    budget = MAX_NAME_BYTES - len(tail.encode())
+    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip(". ")
+    return (stem or "upload") + tail
+
+
 @contextlib.contextmanager
 def uploaded_file(filename: str, content: bytes):
-    name = Path(filename or "upload").name or "upload"
+    name = safe_name(filename)
     with tempfile.TemporaryDirectory(prefix="minsheng-upload-") as d:
         path = Path(d) / name
         path.write_bytes(content)

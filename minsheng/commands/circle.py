@@ -90,7 +90,8 @@ def run(args) -> int:
     table = service_distances(graph, bundle.buildings, bundle.service_points, params, types)
     elapsed = time.perf_counter() - t0
     if args.out:
-        table.to_csv(args.out, index=False, float_format="%.1f")
+        from data.exporters.common import neutralise_frame
+        neutralise_frame(table).to_csv(args.out, index=False, float_format="%.1f")
     rep = graph.report()
     print(f"{path}: {len(bundle.buildings)} buildings, {int(bundle.building_stats['households'].sum())} households, "
           f"{len(bundle.service_points)} service points; walking network {rep['nodes']} nodes, "
