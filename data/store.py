@@ -46,8 +46,6 @@ class Store(Protocol):
     def append_audit(self, user: str, action: str, object: str, detail: str = "") -> None:
         """Append one row to audit_log (no personal data in detail)."""
 
-    def get_user(self, username: str) -> dict | None: ...
-
 
 def open_store(settings) -> Store:
     if settings.dsn:

@@ -42,6 +42,7 @@ def test_grid_upload_answers_with_a_job_then_progress_then_the_report(setup):  #
                "changedPropIds": [f"{ids.UPLOAD_GRIDS}.contents"],
                "state": [{"id": ids.UPLOAD_GRIDS, "property": "filename", "value": "坏.geojson"},
                          {"id": ids.IMPORT_DATUM, "property": "value", "value": "auto"},
+                         {"id": ids.IMPORT_ALLOW_EMPTY, "property": "value", "value": []},
                          {"id": ids.LANG, "property": "data", "value": "zh"}]}
     q = {"endId": end_id(c)}
     first = c.post("/_dash-update-component", json=payload, query_string=q).get_json()

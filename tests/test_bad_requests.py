@@ -15,7 +15,7 @@ from tests.test_import_ui import login, setup, upload_grids  # noqa: F401  (fixt
 
 @pytest.fixture(scope="module")
 def app():
-    return create_app(Settings(secret_key="test-secret-key-0123456789"))
+    return create_app(Settings(secret_key="test-secret-key-0123456789abcdefgh"))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_unexpected_error_is_a_generic_400(app):
 
 
 def test_request_size_limits(tmp_path):
-    app = create_app(Settings(secret_key="test-secret-key-0123456789", max_request_mb=1, max_anonymous_request_kb=64))
+    app = create_app(Settings(secret_key="test-secret-key-0123456789abcdefgh", max_request_mb=1, max_anonymous_request_kb=64))
     c = app.server.test_client()
     assert app.server.config["MAX_CONTENT_LENGTH"] == 2**20
     body = b'{"output": "' + b"x" * (200 * 2**10) + b'"}'

@@ -6,6 +6,8 @@ import io
 import openpyxl
 import pytest
 
+from tests.auth_client import login as auth_login
+
 from app import create_app
 from data.exporters.common import neutralise_cell, neutralise_frame
 from data.exporters.excel import export_excel
@@ -63,9 +65,9 @@ def test_xlsx_export_has_no_formulas(bundle, tmp_path, personal):
 
 
 def test_household_csv_cells_are_text(project):
-    app = create_app(Settings(data=str(project), secret_key="test-secret-key-0123456789"))
+    app = create_app(Settings(data=str(project), secret_key="test-secret-key-0123456789abcdefgh"))
     c = app.server.test_client()
-    assert c.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 302
+    assert auth_login(c, "admin", PASSWORD)[1].status_code == 302
     r = c.get("/export/households/p1/g2-a.csv")
     assert r.status_code == 200
     rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))[1:]

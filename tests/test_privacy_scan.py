@@ -15,6 +15,8 @@ import zipfile
 
 import pytest
 
+from tests.auth_client import login as auth_login
+
 from app import create_app
 from callbacks import ids
 from callbacks import presentation as P
@@ -47,13 +49,13 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(project):
-    return create_app(Settings(data=str(project[0]), secret_key="test-secret-key-0123456789"))
+    return create_app(Settings(data=str(project[0]), secret_key="test-secret-key-0123456789abcdefgh"))
 
 
 @pytest.fixture(scope="module")
 def secrets(app, project):
     """What must not appear: per role, a set of literal values and the sensitive tag words."""
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()  # households too
     own = project[1]
     hh = b.households
     a = b.plan_assignments(b.adopted_plan_id())
@@ -76,7 +78,7 @@ def secrets(app, project):
 def client_for(app, role):
     c = app.server.test_client()
     if role != "anonymous":
-        assert c.post("/login", data={"username": role, "password": PASSWORD}).status_code == 302
+        assert auth_login(c, role, PASSWORD)[1].status_code == 302
     return c
 
 
@@ -102,6 +104,36 @@ def readable(data: bytes, kind: str) -> str:
         text = text.replace(offline_assets(), "")
     # JSON inside HTML/JS spells non-ASCII as \\uXXXX
     return text + "\n" + re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _texts_of(node) -> list[str]:
+    if isinstance(node, dict):
+        return _texts_of(node.get("props", {}).get("children"))
+    if isinstance(node, list):
+        return [x for n in node for x in _texts_of(n)]
+    return [] if node is None else [str(node)]
+
+
+def _check_key_group_tables(node, tags, threshold: int = 5) -> int:
+    """Find each key-group table (id key-groups), assert every sensitive row shows a suppressed
+    value ("<5", "—") or a count of at least ``threshold``, then empty it. Returns tables seen."""
+    seen = 0
+    if isinstance(node, list):
+        return sum(_check_key_group_tables(n, tags, threshold) for n in node)
+    if not isinstance(node, dict):
+        return 0
+    props = node.get("props", {})
+    if props.get("id") == "key-groups":
+        for row in props.get("children") or []:
+            cells = [" ".join(_texts_of(c)) for c in (row.get("props", {}).get("children") or [])]
+            if cells and cells[0] in tags:
+                v = cells[-1].replace(",", "").strip()
+                assert v.startswith("<") or v in ("—", "-") or (v.isdigit() and int(v) >= threshold), cells
+        props["children"] = []
+        return 1
+    for v in props.values():
+        seen += _check_key_group_tables(v, tags, threshold)
+    return seen
 
 
 def leaks(text: str, values: set, tags: set) -> list:
@@ -134,7 +166,7 @@ def test_exports_carry_no_personal_data_for_unentitled_roles(app, secrets, role,
 @pytest.mark.parametrize("role", ROLES)
 def test_every_callback_response_is_masked(app, secrets, project, role):
     c = client_for(app, role)
-    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    b = app.server.config["MINSHENG_CONTEXT"].store.load()  # households too
     values, tags = secrets[role]
     g = b.plan_grids(b.adopted_plan_id())
     l2 = g[g["level"] == 2]
@@ -152,6 +184,10 @@ def test_every_callback_response_is_masked(app, secrets, project, role):
             for lang in (("zh", "en") if grid is None else ("zh",)):
                 out.append(call(app, f"{ids.PANEL}.children", params(b, view=view, selected=grid, lang=lang),
                                 client=c))
+    # the aggregate key-group table may name a sensitive group only with a suppressed or large count
+    # (small-cell suppression, geo/suppress.py); it is checked here, then left out of the scan
+    checked = _check_key_group_tables(out, tags)
+    assert checked or role == "planner", "the panels showed no key-group table"
     text = readable(json.dumps(out, ensure_ascii=False, default=str).encode(), "json")
     found = leaks(text, values, tags)
     assert not found, (found[:5], text[max(0, text.find(found[0]) - 300):text.find(found[0]) + 40] if found else "")

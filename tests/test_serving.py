@@ -74,7 +74,7 @@ def test_settings_file_errors(tmp_path, text, match):
 
 
 def test_healthz():
-    app = create_app(Settings(secret_key="test-secret-key-0123456789", require_login=True))
+    app = create_app(Settings(secret_key="test-secret-key-0123456789abcdefgh", require_login=True))
     c = app.server.test_client()
     r = c.get("/healthz")
     assert r.status_code == 200  # no session needed, even on a closed dashboard
