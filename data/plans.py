@@ -19,10 +19,10 @@ import pandas as pd
 
 from data.bundle import DataError
 from data.store import ConflictError
-from geo.plan import Edit, Plan, diff_plans, plan_from_bundle, plan_from_frames, structure_problems
+from geo.plan import Edit, Plan, plan_from_bundle, plan_from_frames, structure_problems
 
 __all__ = ["ConflictError", "adopt_plan", "archive_plan", "copy_plan_to_draft", "list_plans", "load_plan",
-           "plan_status", "plan_version", "restore_plan", "save_detail", "save_edits", "save_plan",
+           "change_detail", "plan_status", "plan_version", "restore_plan", "save_edits", "save_plan",
            "stored_plan"]
 
 
@@ -87,13 +87,13 @@ def _check_consistent(plan: Plan, buildings, communities) -> None:
         raise ValueError(f"plan {plan.plan_id!r} is not consistent, nothing was saved: " + "; ".join(problems))
 
 
-def save_detail(before: Plan | None, plan: Plan, version: int) -> str:
-    """Audit detail of a save: version and counts, no personal data."""
-    d = {"version": int(version), "grids": int(len(plan.grids)), "assignments": int(len(plan.assignments))}
-    if before is not None:
-        diff = diff_plans(before, plan)
-        d.update({"moved": int(len(diff.moved)), "added": list(diff.added), "removed": list(diff.removed),
-                  "renamed": int(len(diff.renamed)), "head_changed": int(len(diff.head_changed))})
+def change_detail(before: Plan, plan: Plan, ch, version: int) -> str:
+    """Audit detail of a save from its changed rows (no whole-plan diff): version and counts,
+    no personal data."""
+    added = sorted(set(plan.grids["id"]) - set(before.grids["id"]))
+    d = {"version": int(version), "grids": int(len(plan.grids)), "assignments": int(len(plan.assignments)),
+         "moved": int(len(ch.assignments) + len(ch.unassigned)), "added": added,
+         "removed": sorted(map(str, ch.deleted_grids)), "grids_rewritten": int(len(ch.grids))}
     return f"version {int(version)}: " + json.dumps(d, ensure_ascii=False)
 
 
@@ -112,7 +112,7 @@ def _save(store, plan_id: str, expected_version: int, user: str, make, buildings
         plan = make(before)
         _check_consistent(plan, buildings, communities)
         ch = boundary_changes(before, plan, buildings, communities)
-        detail = save_detail(before, plan, int(expected_version) + 1)
+        detail = change_detail(before, plan, ch, int(expected_version) + 1)
         return int(store.save_plan_changes(plan_id, ch.grids.assign(plan_id=plan_id), ch.deleted_grids,
                                            ch.assignments.assign(plan_id=plan_id), ch.unassigned,
                                            int(expected_version), str(user), detail=detail, lease=lease))
