@@ -114,6 +114,11 @@ def test_ledger_panel_shows_only_what_the_adopted_plan_allows(world, user):
     everyone = set(b.households["id"])
     for plan, grid in cases(w):
         want = expected(w, user, plan, grid)
+        if plan not in set(b.plans["id"]):  # a crafted plan id is refused outright (400, a message)
+            r = call(w["app"], f"{ids.PANEL}.children", params(b, selected=grid or None, plan=plan),
+                     client=w["clients"][user], expect=400)
+            assert not {p for p in phones(b, everyone) if p in r.get_data(as_text=True)}
+            continue
         panel = call(w["app"], f"{ids.PANEL}.children", params(b, selected=grid or None, plan=plan),
                      client=w["clients"][user])
         text = str(panel)
