@@ -18,7 +18,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from geo.network import Snap, WalkGraph
-from geo.service_circle import target_distances
+from geo.service_circle import source_edge_ends, target_distances
 
 TIER_COLUMNS = ("building_id", "tier", "requirement", "walk_m", "within")
 
@@ -40,17 +40,10 @@ def _super_sources(graph: WalkGraph, sources: list[Snap]):
     m, n, k = graph.matrix, graph.n_nodes, len(sources)
     rows, cols, ws = [], [], []
     for i, s in enumerate(sources):
-        ok = s.ok
-        e = s.edge[ok]
-        col = np.concatenate([graph.u[e], graph.v[e]])
-        w = np.concatenate([s.offset[ok] + s.to_u[ok], s.offset[ok] + s.to_v[ok]])
-        order = np.lexsort((w, col))
-        col, w = col[order], w[order]
-        first = np.ones(len(col), bool)
-        first[1:] = col[1:] != col[:-1]
-        rows.append(np.full(first.sum(), i))
-        cols.append(col[first])
-        ws.append(w[first])
+        col, w = source_edge_ends(graph, s)
+        rows.append(np.full(len(col), i))
+        cols.append(col)
+        ws.append(w)
     counts = np.bincount(np.concatenate(rows).astype(int), minlength=k) if k else np.zeros(0, int)
     indptr = np.concatenate([m.indptr, m.indptr[-1] + np.cumsum(counts)])
     return sparse.csr_matrix((np.concatenate([m.data, *ws]), np.concatenate([m.indices, *cols]), indptr),

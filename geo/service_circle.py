@@ -72,9 +72,9 @@ class CircleParams:
 
 # -- distances -------------------------------------------------------------
 
-def _with_super_source(graph: WalkGraph, sources: Snap):
-    """The graph plus one virtual node (index n) joined to every source's edge ends."""
-    m, n = graph.matrix, graph.n_nodes
+def source_edge_ends(graph: WalkGraph, sources: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes a set of snapped sources reaches first (the ends of their edges) and the
+    shortest walk to each: one (node, metres) pair per node."""
     ok = sources.ok
     e = sources.edge[ok]
     col = np.concatenate([graph.u[e], graph.v[e]])
@@ -83,7 +83,13 @@ def _with_super_source(graph: WalkGraph, sources: Snap):
     col, w = col[order], w[order]
     first = np.ones(len(col), bool)
     first[1:] = col[1:] != col[:-1]
-    col, w = col[first], w[first]
+    return col[first], w[first]
+
+
+def _with_super_source(graph: WalkGraph, sources: Snap):
+    """The graph plus one virtual node (index n) joined to every source's edge ends."""
+    m, n = graph.matrix, graph.n_nodes
+    col, w = source_edge_ends(graph, sources)
     indptr = np.append(m.indptr, m.indptr[-1] + len(col))
     return sparse.csr_matrix((np.concatenate([m.data, w]), np.concatenate([m.indices, col]), indptr),
                              shape=(n + 1, n + 1))
