@@ -96,7 +96,7 @@ def test_gunicorn_options():
 
 
 def _serve(args, port):
-    env = dict(os.environ, MINSHENG_SECRET_KEY="test-secret-key-0123456789")
+    env = dict(os.environ, MINSHENG_SECRET_KEY="test-secret-key-0123456789abcdefgh")
     p = subprocess.Popen([sys.executable, "-m", "minsheng.cli", "serve", "--port", str(port), *args],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     deadline = time.monotonic() + 120

@@ -353,7 +353,7 @@ def test_closed_dashboard_serves_nothing_but_login_and_static(tmp_path):
 def test_every_callback_needs_a_session_on_a_closed_dashboard(tmp_path):
     a = app_for(project_store("gpkg", tmp_path, None), require_login=True)
     anon = a.server.test_client()
-    for output in a.callback_map:
+    for output in list(a.callback_map):
         body = {"output": output, "outputs": [], "inputs": [], "changedPropIds": [], "state": []}
         assert anon.post("/_dash-update-component", json=body).status_code == 401, output
 
