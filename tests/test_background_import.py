@@ -22,7 +22,7 @@ def test_manager_is_diskcache_in_a_shared_folder_per_project(tmp_path):
 
 def test_imports_are_background_callbacks_with_progress_and_cancel(setup):  # noqa: F811
     app, path = setup
-    specs = {k: v for k, v in app.callback_map.items()
+    specs = {k: v for k, v in list(app.callback_map.items())
              if ids.IMPORT_GRIDS_RESULT in k or k.startswith(ids.IMPORT_HOUSEHOLDS_RESULT)}
     assert len(specs) == 2
     for k, v in specs.items():
@@ -33,7 +33,7 @@ def test_imports_are_background_callbacks_with_progress_and_cancel(setup):  # no
 def test_grid_upload_answers_with_a_job_then_progress_then_the_report(setup):  # noqa: F811
     app, path = setup
     c = login(app, "plan")
-    dup = next(k.split("plan.options@")[1].split(".")[0] for k in app.callback_map
+    dup = next(k.split("plan.options@")[1].split(".")[0] for k in list(app.callback_map)
                if "import-grids-result" in k and "plan.options@" in k)
     payload = {"output": f"..{ids.IMPORT_GRIDS_RESULT}.children...plan.options@{dup}..",
                "outputs": [{"id": ids.IMPORT_GRIDS_RESULT, "property": "children"},

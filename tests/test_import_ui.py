@@ -41,7 +41,7 @@ def data_url(content: bytes, mime="application/octet-stream") -> str:
 
 
 def upload_grids(app, client, filename, content, datum="auto", allow_empty=(), lang="zh"):
-    dup = next(k.split("plan.options@")[1].split(".")[0] for k in app.callback_map
+    dup = next(k.split("plan.options@")[1].split(".")[0] for k in list(app.callback_map)
                if "import-grids-result" in k and "plan.options@" in k)
     r = post(client, {
         "output": f"..{ids.IMPORT_GRIDS_RESULT}.children...plan.options@{dup}..",

@@ -60,7 +60,7 @@ def act(app, client, button, state, selection, target, plan, lang="zh"):
 
 def _dup_hash(app):
     """The hash Dash appends to an allow_duplicate output id (read from the callback map)."""
-    for k in app.callback_map:
+    for k in list(app.callback_map):
         if "planner-selection.data@" in k:
             return k.split("planner-selection.data@")[1].split(".")[0]
     raise AssertionError("no duplicate output registered")
