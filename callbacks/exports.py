@@ -225,8 +225,7 @@ def register(app, ctx):
         out = res["files"][fmt]
         if personal:
             record_export(ctx.store, fmt=f"pack-{fmt}", out=out.name, user=who, allow_personal=True,
-                          plan_id=b.adopted_plan_id())
-            ctx.reload()
+                          plan_id=b.adopted_plan_id())  # an audit row: the dataset is unchanged
         return _stream(out, tmpdir, fmt, out.name)
 
     # the menu's links follow the plan chosen in the header and, for maps, the current view

@@ -38,7 +38,6 @@ def panel(ctx, p, user) -> list:
                    children=html.Div(t("upload_hint", p.lang))),
         *_progress(ids.IMPORT_GRIDS_PROGRESS, ids.IMPORT_GRIDS_CANCEL, p.lang),
         html.Div(id=ids.IMPORT_GRIDS_RESULT, className="message"),
-        dcc.Store(id=ids.IMPORT_RELOADED),
     ]
     if user.can("all_personal"):
         out += [html.H3(t("import_households", p.lang)),
@@ -125,8 +124,7 @@ def register(app, ctx):
                                       allow_empty=bool(allow_empty), settings=ctx.settings)
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang), no_update
-        set_progress("3")
-        ctx.reload()
+        set_progress("3")  # plan_options reads the store's new version (checked in ctx.bundle())
         return grids_report(report, lang), plan_options(ctx, lang)
 
     @app.callback(Output(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), Input(ids.UPLOAD_HOUSEHOLDS, "contents"),
@@ -148,11 +146,4 @@ def register(app, ctx):
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang)
         set_progress("3")
-        ctx.reload()
         return households_report(report, lang)
-
-    @app.callback(Output(ids.IMPORT_RELOADED, "data"), Input(ids.IMPORT_GRIDS_RESULT, "children"),
-                  Input(ids.IMPORT_HOUSEHOLDS_RESULT, "children"), prevent_initial_call=True)
-    def reload_after_import(_grids, _households):
-        """The import ran in another process: this web process loads the new dataset version."""
-        return ctx.reload().version
