@@ -198,30 +198,29 @@ def plans_to_compare(b) -> tuple[str, str] | None:
     return adopted, str(newest["id"])
 
 
-def plan_diff(ctx, a: str, bid: str):
-    from geo.plan import diff_plans, make_context, plan_from_bundle
+def _plan_pair(ctx, a: str, bid: str):
+    """The two plans compared on the slide, with one shared PlanContext (built once)."""
+    from geo.plan import make_context, plan_from_bundle
 
     def compute():
         b = ctx.bundle()
         pctx = make_context(b.buildings, b.communities, settings=ctx.settings)
-        pa = plan_from_bundle(b, a, settings=ctx.settings, context=pctx)
-        pb = plan_from_bundle(b, bid, settings=ctx.settings, context=pctx)
-        return diff_plans(pa, pb, b.building_stats, bands=ctx.settings)
-    return ctx.cached("present_plan_diff", (a, bid), compute)
+        return (plan_from_bundle(b, a, settings=ctx.settings, context=pctx),
+                plan_from_bundle(b, bid, settings=ctx.settings, context=pctx))
+    return ctx.cached("present_plan_pair", (a, bid), compute)
+
+
+def plan_diff(ctx, a: str, bid: str):
+    from geo.plan import diff_plans
+    return ctx.cached("present_plan_diff", (a, bid), lambda: diff_plans(
+        *_plan_pair(ctx, a, bid), ctx.bundle().building_stats, bands=ctx.settings))
 
 
 def plan_people(ctx, a: str, bid: str):
     """Households, persons and key groups changing grid from plan a to plan bid (geo/plan.people_diff)."""
-    from geo.plan import make_context, people_diff, plan_from_bundle
-    from geo.stats import stats_of_bundle
-
-    def compute():
-        b = ctx.bundle()
-        pctx = make_context(b.buildings, b.communities, settings=ctx.settings)
-        pa = plan_from_bundle(b, a, settings=ctx.settings, context=pctx)
-        pb = plan_from_bundle(b, bid, settings=ctx.settings, context=pctx)
-        return people_diff(pa, pb, stats_of_bundle(b), tag_keys=[k.key for k in key_groups()])
-    return ctx.cached("present_people_diff", (a, bid), compute)
+    from geo.plan import people_diff
+    return ctx.cached("present_people_diff", (a, bid), lambda: people_diff(
+        *_plan_pair(ctx, a, bid), ctx.bundle().building_stats, tag_keys=[k.key for k in key_groups()]))
 
 
 def _plan_name(b, pid) -> str:
