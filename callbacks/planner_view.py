@@ -129,11 +129,6 @@ def panel(ctx, p, user) -> list:
     return out
 
 
-def building_stats(ctx):
-    from geo.stats import stats_of_bundle
-    b = ctx.bundle()
-    return ctx.cached("building_stats", (), lambda: stats_of_bundle(b))
-
 
 def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
     """Households and workload (visits per month) of the grids an edit touched, before → after,
@@ -143,10 +138,10 @@ def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
     from geo.suppress import suppressed_rows
     from geo.workload import rates_of
     keys = [k.key for k in key_groups()]
-    live = live_figures(stored, edited, building_stats(ctx), bands=ctx.settings, tag_keys=keys)
+    live = live_figures(stored, edited, ctx.bundle().building_stats, bands=ctx.settings, tag_keys=keys)
     if not len(live):
         return []
-    before = live_figures(edited, stored, building_stats(ctx), bands=ctx.settings, tag_keys=keys)
+    before = live_figures(edited, stored, ctx.bundle().building_stats, bands=ctx.settings, tag_keys=keys)
     before = before[before["band"] != "removed"].set_index("id")
     rates = rates_of(ctx.settings)
     if personal:
@@ -190,7 +185,7 @@ def people_panel(ctx, plan_a, plan_b, lang, *, personal: bool, id_prefix: str = 
     from data.exporters.pack import people_table
     from geo.plan import people_diff
     b = ctx.bundle()
-    d = people_diff(plan_a, plan_b, building_stats(ctx), tag_keys=[k.key for k in key_groups()])
+    d = people_diff(plan_a, plan_b, ctx.bundle().building_stats, tag_keys=[k.key for k in key_groups()])
     flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10)
     out = [html.H3(t("people_change", lang)),
            html.P(t("people_moved", lang).format(households=f"{d.households_moved:,}", persons=f"{d.persons_moved:,}"),

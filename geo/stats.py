@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["BASE_COLUMNS", "as_stats", "building_stats", "catalogue_keys", "is_stats", "stats_of_bundle", "tag_columns"]
+__all__ = ["BASE_COLUMNS", "as_stats", "building_stats", "catalogue_keys", "is_stats", "tag_columns"]
 
 BASE_COLUMNS = ("building_id", "households", "persons", "synthetic")
 
@@ -77,9 +77,3 @@ def as_stats(frame: pd.DataFrame, tag_keys=()) -> pd.DataFrame:
     if missing:
         st = st.assign(**{k: np.zeros(len(st), dtype=np.int64) for k in missing})
     return st
-
-
-def stats_of_bundle(bundle) -> pd.DataFrame:
-    """The per-building aggregates of a bundle (a read model carries them; a fully loaded
-    bundle computes them once from its households)."""
-    return bundle.building_stats

@@ -243,7 +243,6 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     callable(done, total, what) called as pages are built."""
     from geo.coverage import audit_plan
     from geo.plan import people_diff, plan_from_bundle
-    from geo.stats import stats_of_bundle
     from geo.workload import rates_of, walk_lengths, walk_minutes
     from data.exporters.common import households_are_synthetic
     from data.snapshots import parse_quarter
@@ -253,7 +252,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     t0 = time.perf_counter()
     report = progress or (lambda done, total, what: None)
     plan_id = plan_id or bundle.adopted_plan_id()
-    stats = stats_of_bundle(bundle)
+    stats = bundle.building_stats
     keys = [k.key for k in key_groups()]
     grids = bundle.plan_grids(plan_id)
     hh_audit = stats  # the audit reads per-building aggregates (geo/stats.py)
