@@ -41,23 +41,8 @@ DISTRICT = {"n_grids": 20_000, "n_buildings": 300_000, "n_households": 3_000_000
 
 def district_gpkg() -> Path:
     """The district as a GeoPackage, built once (a few minutes) and reused."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "district_300k.gpkg"
-    if path.exists():
-        return path
-    from benchmarks.synthetic_city import make_city
-    from data.bundle import make_bundle
-    from data.gpkg_store import GpkgStore
-    t0 = time.perf_counter()
-    layers = make_city(**DISTRICT)
-    layers["plans"] = layers["plans"].assign(status="adopted")
-    tmp = path.with_suffix(".building.gpkg")
-    tmp.unlink(missing_ok=True)
-    GpkgStore(tmp).write_all(make_bundle(layers))
-    GpkgStore(tmp).checkpoint()
-    os.replace(tmp, path)
-    print(f"built {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    return path
+    from benchmarks.district import district_gpkg as build
+    return build(1.0)
 
 
 CHILD = r'''

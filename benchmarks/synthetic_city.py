@@ -57,8 +57,9 @@ def _grouped_union(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def make_city(n_grids: int = 20_000, n_buildings: int = 300_000, n_households: int = 3_000_000,
-              seed: int = 0) -> dict:
-    """Contract layers {communities, plans, grids, buildings, assignments, households} (EPSG:4326)."""
+              seed: int = 0, with_streets: bool = False) -> dict:
+    """Contract layers {communities, plans, grids, buildings, assignments, households} (EPSG:4326);
+    with_streets adds walk_edges (a footway lattice) and service_points of every catalogue type."""
     if n_buildings < n_grids:
         raise ValueError("need at least one building per grid")
     rng = np.random.default_rng(seed)
@@ -135,7 +136,44 @@ def make_city(n_grids: int = 20_000, n_buildings: int = 300_000, n_households: i
                                "unit": 1, "room": None, "persons": rng.integers(1, 6, n_households),
                                "tags": combo_lists[inv.ravel()], "head_name": None, "phone": None,
                                "synthetic": True})
+    walk_edges = _streets(x0, y0, nx, math.ceil(n_grids / nx)) if with_streets else None
+    service_points = _service_points(rng, buildings, n_grids) if with_streets else None
     plans = pd.DataFrame({"id": [PLAN_ID], "name": ["合成方案"], "status": ["adopted"], "version": [1],
                           "created_at": ["2026-01-01T00:00:00Z"], "created_by": ["benchmarks.synthetic_city"]})
     return {"communities": communities, "plans": plans, "grids": grids, "buildings": buildings,
-            "assignments": assignments, "households": households}
+            "assignments": assignments, "households": households,
+            **({"walk_edges": walk_edges, "service_points": service_points} if with_streets else {})}
+
+
+STREET_M = GRID_M / 2  # a street along every grid edge and one through the middle
+
+
+def _streets(x0: float, y0: float, nx: int, ny: int) -> gpd.GeoDataFrame:
+    """A lattice of footways every STREET_M metres over the grid area, split at every crossing
+    (node id = row-major lattice index), as walk_edges."""
+    cols, rows = 2 * nx + 1, 2 * ny + 1
+    node = np.arange(rows * cols).reshape(rows, cols)
+    xs = x0 + np.arange(cols) * STREET_M
+    ys = y0 - np.arange(rows) * STREET_M
+    h_u, h_v = node[:, :-1].ravel(), node[:, 1:].ravel()
+    v_u, v_v = node[:-1, :].ravel(), node[1:, :].ravel()
+    u, v = np.r_[h_u, v_u], np.r_[h_v, v_v]
+    ux, uy = xs[u % cols], ys[u // cols]
+    vx, vy = xs[v % cols], ys[v // cols]
+    lines = shapely.linestrings(np.stack([np.c_[ux, uy], np.c_[vx, vy]], axis=1))
+    return gpd.GeoDataFrame({"u": u, "v": v, "length_m": STREET_M, "highway": "footway", "name": None},
+                            geometry=_to_wgs84(lines), crs=4326)
+
+
+def _service_points(rng, buildings: gpd.GeoDataFrame, n_grids: int) -> gpd.GeoDataFrame:
+    """Per service type of the catalogue about one point per 20 level-2 grids, at random buildings."""
+    try:
+        from data.catalogue import service_types
+        types = [s.key for s in service_types()]
+    except Exception:  # noqa: BLE001 - usable outside the repo too
+        types = ["community_center", "clinic", "elderly_care", "kindergarten", "market"]
+    n = max(1, n_grids // 20)
+    at = rng.integers(0, len(buildings), size=(len(types), n)).ravel()
+    pts = shapely.centroid(buildings.geometry.values[at])
+    return gpd.GeoDataFrame({"id": _ids("S", len(at)), "name": None, "type": np.repeat(types, n).astype(object),
+                             "capacity": None, "osm_id": None}, geometry=pts, crs=4326)

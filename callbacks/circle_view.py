@@ -13,7 +13,6 @@ from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 from data.catalogue import key_groups, service_type
 from geo.network import build_walk_graph
 from geo.service_circle import CircleParams, circle_polygons, coverage_shares, service_distances
-from layers.base import outline_trace, streets_trace
 from callbacks import ids
 from callbacks import life_circle_model as lcm
 from layers.life_circle import cuts_trace, gates_trace, path_trace, proposed_trace, walls_trace
@@ -67,22 +66,37 @@ def gate_traces(ctx, p) -> list:
             + gates_trace(gates, p.shut, (t("gate_open", p.lang), t("gate_shut", p.lang))))
 
 
-def traces(ctx, p) -> list:
+def traces(ctx, p, vp) -> list:
+    """Zoomed out: the share of households within the circle per community / level-2 grid.
+    At street zoom: the circles, buildings within / beyond / unreachable, the points, the gates."""
+    from callbacks import lod
     b = ctx.bundle()
     if not p.stype:
-        return [streets_trace(b.walk_edges, t("layer_streets", p.lang))]
+        return lod.streets(ctx, vp, t("layer_streets", p.lang))
     st = service_type(p.stype)
-    grids = b.plan_grids(p.plan_id)
+    if vp.tier != "building":
+        sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut)
+        sh = sh[(sh["service_type"] == p.stype) & (sh["group"] == "all")]
+        out = lod.share_areas(ctx, p.plan_id, vp, sh, f"{t('share_within', p.lang)} · {st.label(p.lang)}", p.lang)
+        out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 1.5)
+        pos = lod.points_in_view(ctx, vp)
+        if pos is not None:
+            out.append(service_point_trace(b.service_points.iloc[pos], p.stype, color=st.color, name=st.label(p.lang)))
+        return out
     table = distances(ctx, p.minutes, p.speed, p.closed, p.shut)
     labels = (t("within_circle", p.lang), t("beyond_circle", p.lang), t("unreachable", p.lang))
-    return ([streets_trace(b.walk_edges, t("layer_streets", p.lang))]
-            + circle_traces(circles(ctx, p.stype, p.minutes, p.speed, p.closed, p.shut), {p.stype: st.color},
+    pos = lod.building_positions(ctx, vp)
+    circ = circles(ctx, p.stype, p.minutes, p.speed, p.closed, p.shut)
+    circ = circ.assign(geometry=circ.to_crs(4326).geometry.clip_by_rect(*vp.bbox).values).set_crs(4326, allow_override=True)
+    return (lod.streets(ctx, vp, t("layer_streets", p.lang))
+            + circle_traces(circ, {p.stype: st.color},
                             {p.stype: f"{st.label(p.lang)} · {p.minutes:g} {t('minutes', p.lang)}"})
-            + building_traces(b.buildings, table, p.stype, labels=labels)
-            + [outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 2),
-               outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4)]
+            + building_traces(b.buildings.iloc[pos], table, p.stype, labels=labels)
+            + lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 2)
+            + lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 4)
             + gate_traces(ctx, p)
-            + [service_point_trace(b.service_points, p.stype, color=st.color, name=st.label(p.lang))]
+            + [service_point_trace(b.service_points.iloc[lod.points_in_view(ctx, vp)], p.stype, color=st.color,
+                                   name=st.label(p.lang))]
             + scenario_traces(ctx, p))
 
 

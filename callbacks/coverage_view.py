@@ -7,8 +7,7 @@ from dash import html
 
 from data.catalogue import key_groups
 from geo.coverage import audit_bundle
-from layers.base import outline_trace, streets_trace
-from layers.coverage import coverage_traces
+from layers.coverage import coverage_traces, problem_traces
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
 from minsheng.i18n import t
 from callbacks import ids
@@ -20,13 +19,33 @@ def audit(ctx, plan_id: str):
     return ctx.cached("audit", (plan_id,), lambda: audit_bundle(b, plan_id, ctx.settings, tag_keys=keys))
 
 
-def traces(ctx, p) -> list:
+def traces(ctx, p, vp) -> list:
+    """Grids of the chosen level coloured by band in view (communities by their band when
+    zoomed out), problems on top, outlines of the levels above."""
+    from callbacks import lod
+    from callbacks.overview import grid_figures
+    from layers.coverage import BAND_STYLE
     b = ctx.bundle()
+    a = audit(ctx, p.plan_id)
+    out = lod.streets(ctx, vp, t("layer_streets", p.lang))
+    if vp.tier == "community":
+        figs = grid_figures(ctx, p.plan_id)
+        band = {str(i): BAND_STYLE.get(str(figs["band"].get(i, "")), ("#cccccc",))[0] for i in b.communities["id"]}
+        hover = {str(i): f"<b>{n}</b><br>{int(figs['households'].get(i, 0)):,} {t('households_unit', p.lang)} · "
+                         f"{t('band_' + str(figs['band'].get(i, 'ok')), p.lang)}"
+                 for i, n in zip(b.communities["id"], b.communities["name"])}
+        out += lod.areas(ctx, p.plan_id, vp, "communities", band, t("band_by_community", p.lang), hover_of=hover,
+                         opacity=0.7, line_color=COMMUNITY_LINE, line_width=1.5,
+                         legend=[(t(f"band_{k}", p.lang), v[0]) for k, v in BAND_STYLE.items()])
+        out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 1.5)
+        return out + problem_traces(a.problems, p.lang)
     grids = b.plan_grids(p.plan_id)
-    return ([streets_trace(b.walk_edges, t("layer_streets", p.lang))]
-            + coverage_traces(audit(ctx, p.plan_id), grids, level=p.level, lang=p.lang)
-            + [outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 2),
-               outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4)])
+    idx = lod.plan_index(ctx, p.plan_id)
+    in_view = set(idx.level2.ids[idx.level2.query(vp.bbox)]) | set(idx.level1.ids[idx.level1.query(vp.bbox)])
+    shown = grids[grids["id"].astype(str).isin(in_view)]
+    return (out + coverage_traces(a, shown, level=p.level, lang=p.lang)
+            + lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 2)
+            + lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 4))
 
 
 def problem_bounds(ctx, plan_id: str, index: int):

@@ -55,3 +55,5 @@ IMPORT_GRIDS_PROGRESS = "import-grids-progress"
 IMPORT_GRIDS_CANCEL = "import-grids-cancel"
 IMPORT_HOUSEHOLDS_PROGRESS = "import-households-progress"
 IMPORT_HOUSEHOLDS_CANCEL = "import-households-cancel"
+VIEWPORT = "map-viewport"                 # what the browser shows: {bbox, zoom} (clientside, from relayoutData)
+LOADED = "map-loaded"                     # what the map holds: {view, tier, extent, zoom, n} (geo/lod)

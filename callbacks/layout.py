@@ -88,6 +88,8 @@ def page(ctx, lang: str):
         dcc.Store(id=ids.LANG, data=lang),
         dcc.Store(id=ids.SELECTED_GRID),
         dcc.Store(id=ids.FOCUS),
+        dcc.Store(id=ids.VIEWPORT),
+        dcc.Store(id=ids.LOADED),
         dcc.Store(id=ids.PLANNER_STATE),
         dcc.Store(id=ids.PLANNER_SELECTION, data=[]),
         dcc.Store(id=ids.CIRCLE_BUILDING),

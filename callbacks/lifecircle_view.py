@@ -9,7 +9,6 @@ from dash import html
 from callbacks import life_circle_model as lcm
 from callbacks.circle_view import _pct, gate_traces
 from data.catalogue import key_groups, service_type
-from layers.base import outline_trace, streets_trace
 from layers.life_circle import compliance_traces
 from layers.service_circle import service_point_trace
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
@@ -31,27 +30,38 @@ def _tier(ctx, p):
     return cat.tier(p.tier if p.tier in keys else keys[0])
 
 
-def traces(ctx, p) -> list:
+def traces(ctx, p, vp) -> list:
+    """Zoomed out: the share of households meeting the tier per community / level-2 grid. At
+    street zoom: buildings by the requirements they fail, the points the tier needs, the gates."""
+    from callbacks import lod
     b = ctx.bundle()
     cat = lcm.catalogue(ctx)
     tier = _tier(ctx, p)
-    state = lcm.building_state(ctx, tier.key, p.profile, p.closed, p.shut)
     reqs = {r.key: r for r in cat.requirements_of(tier.key)}
+    present = set(b.service_points["type"])
+    needed = [k for k in dict.fromkeys(x for r in reqs.values() for x in r.types) if k in present]
+    if vp.tier != "building":
+        sh = lcm.shares(ctx, p.plan_id, p.closed, p.shut)
+        sh = sh[(sh["tier"] == tier.key) & (sh["group"] == "all")]
+        out = lod.share_areas(ctx, p.plan_id, vp, sh, f"{t('share_compliant', p.lang)} · {tier.label(p.lang)}", p.lang)
+        return out + lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 1.5)
+    state = lcm.building_state(ctx, tier.key, p.profile, p.closed, p.shut)
+    pos = lod.building_positions(ctx, vp)
+    shown = b.buildings.iloc[pos]
+    state = state[state["building_id"].isin(set(shown["id"]))]
     hover = {bid: f"{bid}<br>{int(m)}/{int(n)}" + (
         "<br>" + _sep(p.lang).join(reqs[k].label(p.lang) for k in f.split(";") if k in reqs) if f else "")
         for bid, m, n, f in zip(state["building_id"], state["met"], state["requirements"], state["failed"])}
-    grids = b.plan_grids(p.plan_id)
-    out = [streets_trace(b.walk_edges, t("layer_streets", p.lang))]
-    out += compliance_traces(b.buildings, state, (t("lc_ok", p.lang), t("lc_fail_one", p.lang),
-                                                  t("lc_fail_many", p.lang)), hover)
-    out += [outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 2),
-            outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4)]
+    out = lod.streets(ctx, vp, t("layer_streets", p.lang))
+    out += compliance_traces(shown, state, (t("lc_ok", p.lang), t("lc_fail_one", p.lang),
+                                            t("lc_fail_many", p.lang)), hover)
+    out += (lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 2)
+            + lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 4))
     out += gate_traces(ctx, p)
-    present = set(b.service_points["type"])
-    for key in dict.fromkeys(x for r in reqs.values() for x in r.types):
-        if key in present:
-            st = service_type(key)
-            out.append(service_point_trace(b.service_points, key, color=st.color, name=st.label(p.lang)))
+    pts = b.service_points.iloc[lod.points_in_view(ctx, vp)]
+    for key in needed:
+        st = service_type(key)
+        out.append(service_point_trace(pts, key, color=st.color, name=st.label(p.lang)))
     return out
 
 

@@ -8,7 +8,9 @@ from data.catalogue import key_groups
 from data.privacy import mask_name, mask_phone
 from geo.coverage import community_table, grid_table
 from geo.validate import plan_index
-from layers.overview import LAYER_ORDER, overview_traces
+from layers.base import legend_swatch
+from layers.overview import grid_colors, service_point_traces
+from layers.style import COMMUNITY_LINE, GRID_PALETTE, LEVEL1_LINE
 from minsheng.i18n import t
 
 
@@ -33,16 +35,80 @@ def grid_figures(ctx, plan_id: str):
     return ctx.cached("grid_figures", (plan_id,), compute)
 
 
-def traces(ctx, p) -> list:
-    """Traces of the checked layers, each layer built once per (dataset version, plan, language)."""
+def colors(ctx, plan_id: str) -> dict:
+    """Palette colour per level-2 grid of a stored plan, neighbours distinct (computed once per
+    plan version, so a grid keeps its colour while a planner edits its neighbours)."""
     b = ctx.bundle()
-    hh = households_per_building(ctx)
+    return ctx.cached("grid_colors", (plan_id,), lambda: grid_colors(
+        b.plan_grids(plan_id).pipe(lambda g: g[g["level"] == 2]).reset_index(drop=True)))
+
+
+def _grid_hover(ctx, plan_id, lang) -> dict:
+    b = ctx.bundle()
+
+    def compute():
+        figs = grid_figures(ctx, plan_id)["households"]
+        g = b.plan_grids(plan_id)
+        out = {str(i): f"<b>{n}</b><br>{t('households', lang)}: {int(figs.get(i, 0)):,}"
+               for i, n in zip(g["id"], g["name"])}
+        out.update({str(i): f"<b>{n}</b><br>{t('households', lang)}: {int(figs.get(i, 0)):,}"
+                    for i, n in zip(b.communities["id"], b.communities["name"])})
+        return out
+    return ctx.cached("grid_hover", (plan_id, lang), compute)
+
+
+def traces(ctx, p, vp) -> list:
+    """The checked layers at the viewport's tier (geo/lod): communities filled by households
+    when zoomed out, level-2 grids by their colour in between, buildings at street zoom."""
+    from callbacks import lod
+    from layers.lod import count_classes
+    from layers.style import LEVEL2_LINE
+    b = ctx.bundle()
+    L, lang = p.layers, p.lang
+    hover = _grid_hover(ctx, p.plan_id, lang)
+    palette = colors(ctx, p.plan_id)
     out = []
-    for layer in LAYER_ORDER:
-        if layer in p.layers:
-            key = (layer, p.plan_id, p.lang, p.stypes if layer == "services" else ())
-            out += ctx.cached("overview_layer", key, lambda layer=layer: overview_traces(
-                b, p.plan_id, p.lang, (layer,), set(p.stypes), hh))
+    if vp.tier == "community":
+        if "communities" in L:
+            figs = grid_figures(ctx, p.plan_id)["households"]
+            ids_ = list(b.communities["id"].astype(str))
+            cols, legend = count_classes([figs.get(i, 0) for i in ids_])
+            out += lod.areas(ctx, p.plan_id, vp, "communities", dict(zip(ids_, cols)), t("layer_communities", lang),
+                             hover_of=hover, opacity=0.75, line_color=COMMUNITY_LINE, line_width=1.5,
+                             legend=[(f"{lab} {t('households_unit', lang)}", c) for lab, c in legend])
+        if "level1" in L:
+            out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", lang), LEVEL1_LINE, 1.5)
+    else:
+        if "streets" in L:
+            out += lod.streets(ctx, vp, t("layer_streets", lang))
+        if "level2" in L:
+            grid_tier = vp.tier == "grid"
+            out += lod.areas(ctx, p.plan_id, vp, "level2", palette if grid_tier else {}, t("layer_level2", lang),
+                             hover_of=hover, opacity=0.6 if grid_tier else 0.05, line_color=LEVEL2_LINE,
+                             line_width=1 if not grid_tier else 0.5)
+            if not grid_tier:
+                out += lod.outlines(ctx, p.plan_id, vp, "level2", t("layer_level2", lang), LEVEL2_LINE, 1)
+        if "buildings" in L and vp.tier == "building":
+            pos = lod.building_positions(ctx, vp)
+            if len(pos):
+                bids = b.buildings["id"].to_numpy()[pos]
+                gid = pd.Series(bids).map(b.plan_assignments(p.plan_id).set_index("building_id")["grid_id"])
+                hh = households_per_building(ctx).reindex(bids).fillna(0).astype(int).to_numpy()
+                names = b.buildings["name"].to_numpy()[pos]
+                gname = b.plan_grids(p.plan_id).set_index("id")["name"]
+                hov = [f"<b>{n if isinstance(n, str) else ''}</b><br>{t('grid', lang)}: {gname.get(g, '—')}"
+                       f"<br>{t('households', lang)}: {h}" for n, g, h in zip(names, gid, hh)]
+                out.append(lod.building_fill(ctx, pos, [palette.get(g, "#bbbbbb") for g in gid],
+                                             t("legend_buildings", lang), hover=hov, customdata=gid.fillna("").tolist()))
+                out.append(legend_swatch(t("legend_buildings", lang), GRID_PALETTE[0]).to_plotly_json())
+        if "level1" in L:
+            out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", lang), LEVEL1_LINE, 2.5)
+        if "communities" in L:
+            out += lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", lang), COMMUNITY_LINE, 4.5)
+    if "services" in L:
+        pos = lod.points_in_view(ctx, vp)
+        if pos is not None and len(pos):
+            out += service_point_traces(b.service_points.iloc[pos], lang, set(p.stypes))
     return out
 
 

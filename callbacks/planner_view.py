@@ -19,7 +19,7 @@ from data.catalogue import key_groups
 from geo.coverage import audit_plan
 from geo.validate import KIND_LABELS
 from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
-from layers.base import fill_trace, line_coords, outline_trace, streets_trace
+from layers.base import line_coords
 from layers.overview import grid_colors
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE, LEVEL2_LINE
 from minsheng.i18n import t
@@ -64,29 +64,59 @@ def plan_audit(ctx, plan_id: str, edits_json: str):
         b.building_stats, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
 
 
-def traces(ctx, p) -> list:
+def stable_color(palette: dict, grid_id: str) -> str:
+    """A grid's colour: the stored plan's, else (a grid the planner created) one fixed by its id."""
+    import zlib
+    from layers.style import GRID_PALETTE
+    c = palette.get(grid_id)
+    return c if c is not None else GRID_PALETTE[zlib.crc32(str(grid_id).encode()) % len(GRID_PALETTE)]
+
+
+def traces(ctx, p, vp) -> list:
+    """The edited plan in view: zoomed out the communities (zoom in to select); level-2 grids
+    in their colours; at street zoom the buildings by grid and the anchors box/lasso select."""
+    from callbacks import lod
+    from callbacks.overview import colors
+    from layers.lod import fill, outline
+    from geo.lod import FeatureIndex, round_geoms
     b = ctx.bundle()
+    palette = colors(ctx, p.plan_id)
+    if vp.tier == "community":
+        return (lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 3)
+                + lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 1.5))
     grids = edited_grids(ctx, p.plan_id, p.edits)
-    plan = edited_plan(ctx, p.plan_id, p.edits)
-    g2 = grids[grids["level"] == 2].reset_index(drop=True)
-    colors = grid_colors(g2)
-    gid = b.buildings["id"].map(plan.building_grid())
-    names = dict(zip(g2["id"], g2["name"]))
-    hover = [f"<b>{n}</b><br>{t('grid', p.lang)}: {names.get(g, '—')}" for n, g in zip(b.buildings["name"].fillna(""), gid)]
-    xy = shapely.get_coordinates(b.buildings.geometry.representative_point().values)
-    return [
-        streets_trace(b.walk_edges, t("layer_streets", p.lang)),
-        fill_trace(b.buildings, b.buildings["id"], [colors.get(g, "#bbbbbb") for g in gid], t("layer_buildings", p.lang),
-                   hovertext=hover, opacity=0.85, line_color="#444", line_width=0.3,
-                   customdata=b.buildings["id"].to_numpy()),
+    gidx = ctx.cached("planner_grid_index", (p.plan_id, p.edits), lambda: {
+        lv: FeatureIndex(grids.loc[grids["level"] == lv, "id"], grids.loc[grids["level"] == lv].geometry.values)
+        for lv in (1, 2)})
+    g2, g1 = gidx[2], gidx[1]
+    pos2, pos1 = g2.query(vp.bbox), g1.query(vp.bbox)
+    names = dict(zip(grids["id"].astype(str), grids["name"]))
+    out = lod.streets(ctx, vp, t("layer_streets", p.lang))
+    if vp.tier == "grid":
+        ids2 = g2.ids[pos2]
+        out.append(fill(g2.feature_collection(pos2), ids2, [stable_color(palette, i) for i in ids2],
+                        t("layer_level2", p.lang), hover=[f"<b>{names.get(i, i)}</b>" for i in ids2], opacity=0.6,
+                        line_color=LEVEL2_LINE, line_width=0.5, customdata=ids2))
+    else:
+        plan = edited_plan(ctx, p.plan_id, p.edits)
+        pos = lod.building_positions(ctx, vp)
+        bids = b.buildings["id"].to_numpy()[pos]
+        gid = pd.Series(bids).map(plan.building_grid()).fillna("").to_numpy()
+        bnames = b.buildings["name"].to_numpy()[pos]
+        hover = [f"<b>{n if isinstance(n, str) else ''}</b><br>{t('grid', p.lang)}: {names.get(g, '—')}"
+                 for n, g in zip(bnames, gid)]
+        out.append(lod.building_fill(ctx, pos, [stable_color(palette, g) if g else "#bbbbbb" for g in gid],
+                                     t("layer_buildings", p.lang), hover=hover, customdata=list(bids),
+                                     showlegend=True))
+        xy = shapely.get_coordinates(shapely.point_on_surface(b.buildings.geometry.values[pos]))
         # building anchors: what box and lasso select pick up
-        go.Scattermap(lon=xy[:, 0].round(6).tolist(), lat=xy[:, 1].round(6).tolist(), mode="markers",
-                      marker={"size": 5, "color": "#333"}, customdata=b.buildings["id"].tolist(),
-                      name=t("select_anchor", p.lang), hoverinfo="skip", showlegend=True),
-        outline_trace(g2, t("layer_level2", p.lang), LEVEL2_LINE, 1.5),
-        outline_trace(grids[grids["level"] == 1], t("layer_level1", p.lang), LEVEL1_LINE, 3),
-        outline_trace(b.communities, t("layer_communities", p.lang), COMMUNITY_LINE, 4.5),
-    ]
+        out.append(go.Scattermap(lon=xy[:, 0].round(6).tolist(), lat=xy[:, 1].round(6).tolist(), mode="markers",
+                                 marker={"size": 5, "color": "#333"}, customdata=list(bids),
+                                 name=t("select_anchor", p.lang), hoverinfo="skip", showlegend=True).to_plotly_json())
+    out.append(outline(round_geoms(g2.geoms[pos2]), t("layer_level2", p.lang), LEVEL2_LINE, 1.5))
+    out.append(outline(round_geoms(g1.geoms[pos1]), t("layer_level1", p.lang), LEVEL1_LINE, 3))
+    out += lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 4.5)
+    return out
 
 
 def selection_trace(ctx, selection) -> go.Scattermap:

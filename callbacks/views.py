@@ -1,7 +1,7 @@
 """The map and the side panel for every view (overview, coverage, service circle)."""
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx as dash_ctx, no_update
 
 from callbacks import (admin_view, circle_view, coverage_view, ids, import_view, lifecircle_view, overview,
                        planner_view)
@@ -81,38 +81,103 @@ def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype
                       siting=(_text(siting, "site_head", lang) or "") if view == "circle" else "")
 
 
-PARAM_INPUTS = [Input(ids.VIEW, "value"), Input(ids.LAYERS, "value"), Input(ids.STYPES, "value"),
-                Input(ids.PLAN, "value"), Input(ids.LANG, "data"), Input(ids.SELECTED_GRID, "data"),
-                Input(ids.COV_LEVEL, "value"), Input(ids.CIRCLE_TYPE, "value"), Input(ids.CIRCLE_MINUTES, "value"),
-                Input(ids.CIRCLE_SPEED, "value"), Input(ids.PLANNER_STATE, "data"),
-                Input(ids.PLANNER_SELECTION, "data"), Input(ids.PLANNER_COMPARE, "value"),
-                Input(ids.LC_TIER, "value"), Input(ids.LC_PROFILE, "value"), Input(ids.GATED_COMPOUNDS, "value"),
-                Input(ids.SHUT_GATES, "value"), Input(ids.CIRCLE_BUILDING, "data"), Input(ids.SITING, "data")]
+# The inputs every view reads, by name (the names of read_params' arguments).
+PARAMS = {"view": Input(ids.VIEW, "value"), "layers": Input(ids.LAYERS, "value"),
+          "stypes": Input(ids.STYPES, "value"), "plan_id": Input(ids.PLAN, "value"), "lang": Input(ids.LANG, "data"),
+          "selected": Input(ids.SELECTED_GRID, "data"), "level": Input(ids.COV_LEVEL, "value"),
+          "stype": Input(ids.CIRCLE_TYPE, "value"), "minutes": Input(ids.CIRCLE_MINUTES, "value"),
+          "speed": Input(ids.CIRCLE_SPEED, "value"), "state": Input(ids.PLANNER_STATE, "data"),
+          "selection": Input(ids.PLANNER_SELECTION, "data"), "compare": Input(ids.PLANNER_COMPARE, "value"),
+          "tier": Input(ids.LC_TIER, "value"), "profile": Input(ids.LC_PROFILE, "value"),
+          "closed": Input(ids.GATED_COMPOUNDS, "value"), "shut": Input(ids.SHUT_GATES, "value"),
+          "building": Input(ids.CIRCLE_BUILDING, "data"), "siting": Input(ids.SITING, "data")}
+OVERLAY_INPUTS = frozenset({ids.SELECTED_GRID, ids.PLANNER_SELECTION, ids.CIRCLE_BUILDING})
+OVERLAY_SLOTS = 5  # the last traces of every map: selection, path, highlight (a patch replaces only these)
 
 
-def figure(ctx, p: ViewParams, focus=None) -> dict:
-    """The map figure as a plain dict: the view's base figure is built (and validated by
-    plotly) once per (dataset version, parameters); selection and focus are added on a copy."""
-    b = ctx.bundle()
+def _dicts(traces) -> list:
+    return [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in traces]
+
+
+def base_traces(ctx, p: ViewParams, vp) -> list:
+    """The view's traces for the viewport (tier and extent), built once per (version, params, viewport)."""
     base = p.without_selection()
-    fig = ctx.cached("figure", (base,), lambda: {
-        "data": [tr.to_plotly_json() for tr in VIEWS[p.view].traces(ctx, base)],
-        "layout": ctx.cached("layout", (p.plan_id,), lambda: base_figure(
-            b.buildings.total_bounds, [], uirevision=p.plan_id).to_plotly_json()["layout"])})
-    extra = [planner_view.selection_trace(ctx, p.selection)] if p.selection else []
+    return ctx.cached("figure", (base, vp), lambda: _dicts(VIEWS[p.view].traces(ctx, base, vp)))
+
+
+def overlays(ctx, p: ViewParams) -> list:
+    """The selection, the clicked building's path and the selected grid's outline, padded to
+    OVERLAY_SLOTS so that a change of selection is a patch of these slots only."""
+    from layers.lod import empty
+    b = ctx.bundle()
+    out = [planner_view.selection_trace(ctx, p.selection)] if p.selection else []
     if p.building:
-        extra += circle_view.path_traces(ctx, p)
+        out += circle_view.path_traces(ctx, p)
     if p.selected:
         grids = b.plan_grids(p.plan_id)
         sel = grids[grids["id"] == p.selected]
+        if not len(sel):
+            sel = b.communities[b.communities["id"] == p.selected]
         if len(sel):
-            extra.append(highlight_trace(sel))
-    layout = dict(fig["layout"], uirevision=f"{p.plan_id}|{focus}")
+            out.append(highlight_trace(sel))
+    out = _dicts(out)[:OVERLAY_SLOTS]
+    return out + [empty() for _ in range(OVERLAY_SLOTS - len(out))]
+
+
+def layout(ctx, p: ViewParams, focus=None) -> dict:
+    from callbacks.lod import data_bounds
+    lay = ctx.cached("layout", (p.plan_id,), lambda: base_figure(
+        data_bounds(ctx), [], uirevision=p.plan_id).to_plotly_json()["layout"])
+    lay = dict(lay, uirevision=f"{p.plan_id}|{focus}")
     if focus:
-        layout["map"] = dict(layout["map"], **view_of(focus))
+        lay["map"] = dict(lay["map"], **view_of(focus))
     if p.view == "planner":
-        layout["dragmode"] = "lasso"
-    return {"data": list(fig["data"]) + [tr.to_plotly_json() for tr in extra], "layout": layout}
+        lay["dragmode"] = "lasso"
+    return lay
+
+
+def figure(ctx, p: ViewParams, focus=None, viewport=None) -> dict:
+    """The map figure as a plain dict for the viewport (whole area when None): the view's
+    traces at the tier that fits (geo/lod), then the overlay slots."""
+    from callbacks.lod import resolve
+    vp = resolve(ctx, p.plan_id, viewport, focus)
+    return {"data": base_traces(ctx, p, vp) + overlays(ctx, p), "layout": layout(ctx, p, focus)}
+
+
+def _key(p: ViewParams, focus) -> str:
+    import hashlib
+    return hashlib.sha1(repr((p.without_selection(), focus)).encode()).hexdigest()[:16]
+
+
+def answer(ctx, p: ViewParams, triggered: set, focus=None, viewport=None, loaded=None):
+    """(figure or patch, loaded): a change of selection patches the overlay slots; a pan or zoom
+    that stays in the extent and tier held sends nothing; a pan beyond it replaces the data only
+    (the view stays where the user put it); anything else is a new figure."""
+    from dash import Patch
+    from callbacks.lod import read_viewport, resolve
+    from geo.lod import inside
+    focus = tuple(focus) if focus else None
+    key = _key(p, focus)
+    same = isinstance(loaded, dict) and loaded.get("key") == key and isinstance(loaded.get("n"), int)
+    if same and triggered and triggered <= OVERLAY_INPUTS:
+        patch = Patch()
+        for i, tr in enumerate(overlays(ctx, p)):
+            patch["data"][loaded["n"] + i] = tr
+        return patch, no_update
+    use_focus = focus if (ids.FOCUS in triggered or read_viewport(viewport) is None) else None
+    vp = resolve(ctx, p.plan_id, None if use_focus else viewport, use_focus)
+    held = {"key": key, "tier": vp.tier, "extent": list(vp.bbox), "zoom": vp.zoom}
+    if same and triggered == {ids.VIEWPORT}:
+        shown = read_viewport(viewport)
+        if vp.tier == loaded.get("tier") and shown and isinstance(loaded.get("extent"), list) \
+                and inside(shown[0], loaded["extent"]):
+            return no_update, dict(loaded, zoom=vp.zoom)
+        data = base_traces(ctx, p, vp)
+        patch = Patch()
+        patch["data"] = data + overlays(ctx, p)
+        return patch, dict(held, n=len(data))
+    data = base_traces(ctx, p, vp)
+    return {"data": data + overlays(ctx, p), "layout": layout(ctx, p, focus)}, dict(held, n=len(data))
 
 
 def register(app, ctx):
@@ -125,14 +190,20 @@ def register(app, ctx):
     def show_gate_controls(view):
         return {"display": "block" if view in ("circle", "lifecircle") else "none"}
 
-    @app.callback(Output(ids.MAP, "figure"), *PARAM_INPUTS, Input(ids.FOCUS, "data"))
-    def draw(*args):
-        p = read_params(ctx, *args[:-1])
-        return figure(ctx, p, tuple(args[-1]) if args[-1] else None)
+    @app.callback(output=[Output(ids.MAP, "figure"), Output(ids.LOADED, "data")],
+                  inputs={"params": PARAMS, "focus": Input(ids.FOCUS, "data"), "viewport": Input(ids.VIEWPORT, "data")},
+                  state={"loaded": State(ids.LOADED, "data")})
+    def draw(params, focus, viewport, loaded):
+        p = read_params(ctx, **params)
+        triggered = {t["prop_id"].rsplit(".", 1)[0] for t in dash_ctx.triggered if t.get("prop_id", ".") != "."}
+        return answer(ctx, p, triggered, focus, viewport, loaded)
 
-    @app.callback(Output(ids.PANEL, "children"), *PARAM_INPUTS)
-    def panel(*args):
-        p = read_params(ctx, *args)
+    app.clientside_callback(ClientsideFunction("minsheng", "viewport"), Output(ids.VIEWPORT, "data"),
+                            Input(ids.MAP, "relayoutData"), State(ids.LOADED, "data"), prevent_initial_call=True)
+
+    @app.callback(Output(ids.PANEL, "children"), inputs=PARAMS)
+    def panel(**params):
+        p = read_params(ctx, **params)
         return VIEWS[p.view].panel(ctx, p, current_user(ctx))
 
     @app.callback(Output(ids.CIRCLE_BUILDING, "data"), Input(ids.MAP, "clickData"), State(ids.VIEW, "value"),
@@ -151,8 +222,8 @@ def register(app, ctx):
         gid = pt.get("customdata") or pt.get("location")
         if isinstance(gid, list):
             gid = gid[0] if gid else None
-        grids = ctx.bundle().grids
-        return gid if gid in set(grids["id"]) else no_update
+        b = ctx.bundle()
+        return gid if gid in set(b.grids["id"]) or gid in set(b.communities["id"]) else no_update
 
     @app.callback(Output(ids.FOCUS, "data"), Input({"type": ids.PROBLEM, "index": ALL}, "n_clicks"),
                   State(ids.PLAN, "value"), prevent_initial_call=True)

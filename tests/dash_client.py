@@ -44,13 +44,37 @@ def _spec(i, p, v):
     return [item] if isinstance(i, dict) else item  # a dict id stands for an ALL wildcard input
 
 
-def call(app, output: str, inputs: list[tuple[str, str, object]], state=(), client=None, expect=200):
+def _callback_key(app, output: str) -> str:
+    """The callback map key holding `output` (a callback with several outputs is keyed
+    "..a.x...b.y.."); the output itself when no callback has it."""
+    if output in app.callback_map:
+        return output
+    for key in list(app.callback_map):
+        if key.startswith("..") and output in key.strip(".").split("..."):
+            return key
+    return output
+
+
+def call(app, output: str, inputs: list[tuple[str, str, object]], state=(), client=None, expect=200,
+         changed: int | list = 1):
+    """POST one callback as the renderer does and return the value of `output` (for a callback
+    with several outputs, the one asked for). changed: how many leading inputs count as changed,
+    or the component ids that did."""
     client = client or app.server.test_client()
     oid, prop = output.split(".")
+    key = _callback_key(app, output)
+    outs = [o.rsplit(".", 1) for o in key.strip(".").split("...")] if key.startswith("..") else [[oid, prop]]
+    spec = app.callback_map.get(key, {})
+    inputs, state = list(inputs), list(state)
+    for have, want in ((inputs, spec.get("inputs", [])), (state, spec.get("state", []))):
+        # inputs and states left out (those the test does not care about) are sent as None
+        have += [(d["id"], d["property"], None) for d in want[len(have):] if isinstance(d.get("id"), str)]
     payload = {
-        "output": output, "outputs": {"id": oid, "property": prop},
+        "output": key,
+        "outputs": [{"id": i, "property": p} for i, p in outs] if len(outs) > 1 else {"id": oid, "property": prop},
         "inputs": [_spec(i, p, v) for i, p, v in inputs],
-        "changedPropIds": [f"{_id(i)}.{p}" for i, p, _ in inputs[:1]],
+        "changedPropIds": [f"{_id(i)}.{p}" for i, p, _ in
+                           (inputs[:changed] if isinstance(changed, int) else [x for x in inputs if x[0] in changed])],
         "state": [_spec(i, p, v) for i, p, v in state],
     }
     r = post(client, payload)
@@ -59,4 +83,4 @@ def call(app, output: str, inputs: list[tuple[str, str, object]], state=(), clie
     assert r.status_code == expect, r.data[:500]
     if expect != 200:
         return r
-    return json.loads(r.data)["response"][oid][prop]
+    return json.loads(r.data)["response"].get(oid, {}).get(prop)

@@ -32,8 +32,18 @@ def params(bundle, view="overview", layers=ALL_LAYERS, lang="zh", stypes=None, s
             (ids.CIRCLE_BUILDING, "data", building), (ids.SITING, "data", siting)]
 
 
-def _map(app, bundle, focus=None, **kw):
-    return call(app, f"{ids.MAP}.figure", params(bundle, **kw) + [(ids.FOCUS, "data", focus)])
+def map_inputs(bundle, focus=None, viewport=None, **kw):
+    """The map callback's inputs: the view parameters, the focus and the browser's viewport."""
+    return params(bundle, **kw) + [(ids.FOCUS, "data", focus), (ids.VIEWPORT, "data", viewport)]
+
+
+def _map(app, bundle, focus=None, viewport=None, **kw):
+    return call(app, f"{ids.MAP}.figure", map_inputs(bundle, focus, viewport, **kw), state=[(ids.LOADED, "data", None)])
+
+
+def named(fig) -> list:
+    """Names of the figure's traces, without the empty overlay slots."""
+    return [tr.get("name") for tr in fig["data"] if tr.get("name")]
 
 
 def _panel(app, bundle, **kw):
@@ -68,7 +78,7 @@ def test_map_has_every_layer_with_legend(app, bundle):
 
 def test_layers_toggle_off(app, bundle):
     fig = _map(app, bundle, layers=["communities"], stypes=[])
-    assert [tr.get("name") for tr in fig["data"]] == ["社区"]
+    assert named(fig) == ["社区"]
 
 
 def test_grid_panel_after_click(app, bundle):
@@ -100,8 +110,26 @@ def test_selected_grid_is_highlighted(app, bundle):
     g2 = bundle.plan_grids(bundle.adopted_plan_id())
     gid = g2.loc[g2["level"] == 2, "id"].iloc[3]
     fig = _map(app, bundle, selected=gid)
-    assert fig["data"][-1]["name"] == "selected" and len(fig["data"][-1]["lon"]) > 4
+    sel = [tr for tr in fig["data"] if tr.get("name") == "selected"]
+    assert len(sel) == 1 and len(sel[0]["lon"]) > 4
     assert all(tr.get("name") != "selected" for tr in _map(app, bundle)["data"])
+
+
+def test_selecting_a_grid_patches_only_the_overlay(app, bundle):
+    """Once the map holds a figure, a click on a grid sends a patch of the overlay slots, not
+    the figure again (and nothing for the 'loaded' store)."""
+    g2 = bundle.plan_grids(bundle.adopted_plan_id())
+    gid = g2.loc[g2["level"] == 2, "id"].iloc[3]
+    out = ids.MAP + ".figure"
+    c = app.server.test_client()
+    loaded = call(app, f"{ids.LOADED}.data", map_inputs(bundle), state=[(ids.LOADED, "data", None)], client=c)
+    assert loaded["tier"] == "building" and loaded["n"] > 0
+    patch = call(app, out, map_inputs(bundle, selected=gid), state=[(ids.LOADED, "data", loaded)], client=c,
+                 changed=[ids.SELECTED_GRID])
+    assert isinstance(patch, dict) and patch.get("__dash_patch_update") == "__dash_patch_update"
+    ops = patch["operations"]
+    assert ops and all(op["location"][0] == "data" and op["location"][1] >= loaded["n"] for op in ops)
+    assert any(op["params"]["value"].get("name") == "selected" for op in ops)
 
 
 def test_coverage_view_draws_bands_and_lists_problems(app, bundle):
