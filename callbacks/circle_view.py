@@ -8,6 +8,7 @@ import pandas as pd
 import json
 
 import geopandas as gpd
+import shapely
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
 from data.catalogue import key_groups, service_type
@@ -39,20 +40,30 @@ def distances(ctx, minutes: float, speed: float, closed=(), shut=()) -> pd.DataF
         net.graph, b.buildings, b.service_points, params, building_snap=net.bsnap, point_snap=net.psnap))
 
 
-def circles(ctx, stype: str, minutes: float, speed: float, closed=(), shut=()):
+def circles(ctx, stype: str, minutes: float, speed: float, closed=(), shut=(), bbox=None):
+    """The type's circle (EPSG:4326); with bbox, exact inside it and built only from the points
+    that can reach it (walking distance is never shorter than the straight line)."""
     b = ctx.bundle()
     params = circle_params(minutes, speed)
-    sel = np.flatnonzero(b.service_points["type"].to_numpy() == stype)
+    mask = b.service_points["type"].to_numpy() == stype
+    if bbox is not None:
+        pad = params.threshold_m(stype) / 80_000.0  # metres -> degrees, generous at these latitudes
+        xy = shapely.get_coordinates(b.service_points.geometry.values)
+        mask &= ((xy[:, 0] >= bbox[0] - pad) & (xy[:, 0] <= bbox[2] + pad)
+                 & (xy[:, 1] >= bbox[1] - pad) & (xy[:, 1] <= bbox[3] + pad))
+    sel = np.flatnonzero(mask)
     net = lcm.network(ctx, closed, shut)
-    return ctx.cached("circles", (stype, minutes, speed, closed, shut), lambda: circle_polygons(
+    return ctx.cached("circles", (stype, minutes, speed, closed, shut, bbox), lambda: circle_polygons(
         net.graph, b.service_points.iloc[sel], params, point_snap=net.psnap.take(sel)))
 
 
-def shares(ctx, plan_id: str, minutes: float, speed: float, closed=(), shut=()) -> pd.DataFrame:
+def shares(ctx, plan_id: str, minutes: float, speed: float, closed=(), shut=(), stype=None) -> pd.DataFrame:
+    """Shares within the circle by scope and group, for one service type (or all), cached per
+    (dataset version, plan, parameters)."""
     b = ctx.bundle()
-    return ctx.cached("circle_shares", (plan_id, minutes, speed, closed, shut), lambda: coverage_shares(
+    return ctx.cached("circle_shares", (plan_id, minutes, speed, closed, shut, stype), lambda: coverage_shares(
         distances(ctx, minutes, speed, closed, shut), b.plan_assignments(plan_id), b.building_stats,
-        b.plan_grids(plan_id)))
+        b.plan_grids(plan_id), types=None if stype is None else [stype]))
 
 
 def gate_traces(ctx, p) -> list:
@@ -75,8 +86,8 @@ def traces(ctx, p, vp) -> list:
         return lod.streets(ctx, vp, t("layer_streets", p.lang))
     st = service_type(p.stype)
     if vp.tier != "building":
-        sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut)
-        sh = sh[(sh["service_type"] == p.stype) & (sh["group"] == "all")]
+        sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut, p.stype)
+        sh = sh[sh["group"] == "all"]
         out = lod.share_areas(ctx, p.plan_id, vp, sh, f"{t('share_within', p.lang)} · {st.label(p.lang)}", p.lang)
         out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", p.lang), LEVEL1_LINE, 1.5)
         pos = lod.points_in_view(ctx, vp)
@@ -86,7 +97,7 @@ def traces(ctx, p, vp) -> list:
     table = distances(ctx, p.minutes, p.speed, p.closed, p.shut)
     labels = (t("within_circle", p.lang), t("beyond_circle", p.lang), t("unreachable", p.lang))
     pos = lod.building_positions(ctx, vp)
-    circ = circles(ctx, p.stype, p.minutes, p.speed, p.closed, p.shut)
+    circ = circles(ctx, p.stype, p.minutes, p.speed, p.closed, p.shut, vp.bbox)
     circ = circ.assign(geometry=circ.to_crs(4326).geometry.clip_by_rect(*vp.bbox).values).set_crs(4326, allow_override=True)
     return (lod.streets(ctx, vp, t("layer_streets", p.lang))
             + circle_traces(circ, {p.stype: st.color},
@@ -161,8 +172,7 @@ def panel(ctx, p, user) -> list:
     if not p.stype:
         return [html.P(t("no_service_points", p.lang))]
     st = service_type(p.stype)
-    sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut)
-    sh = sh[sh["service_type"] == p.stype]
+    sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut, p.stype)
     overall = sh[(sh["scope"] == "all") & (sh["group"] == "all")]
     reach_m = circle_params(p.minutes, p.speed).threshold_m(p.stype)
     rows = [html.Tr([html.Td(t("households", p.lang)), html.Td(f"{int(overall['within'].sum()):,} / "

@@ -1,5 +1,5 @@
 """Export routes of the dashboard (same exporters and the same rules as `minsheng export`) and the
-small "导出 / Export" header menu.
+small 导出 (Export) header menu.
 
     /export/map.html      offline folium map (data.exporters.html.export_html)
     /export/map.png|pdf   the same map rendered by headless Chromium (data.exporters.image)
@@ -272,6 +272,6 @@ def menu(lang: str, user) -> html.Details:
                      id=f"pack-link-{fmt}", className="export-item pack-item",
                      title=t("pack_button", lang)) for fmt in ("pdf", "pptx")]
     return html.Details(id="export-menu", className="export-menu", children=[
-        html.Summary(t("export", lang) + (" / Export" if lang == "zh" else "")),
+        html.Summary(t("export", lang)),
         html.Div(links, className="export-list"),
     ])

@@ -17,6 +17,11 @@ def lang_from_search(search: str | None, default: str) -> str:
     return lang if lang in ("zh", "en") else default
 
 
+def service_type_color(key: str) -> str:
+    from data.catalogue import service_type
+    return service_type(key).color
+
+
 def default_circle_type(present) -> str:
     for key in ("elderly_care", "clinic", "market", "kindergarten"):
         if key in present:
@@ -76,6 +81,7 @@ def shell():
 
 def page(ctx, lang: str):
     from callbacks.auth import current_user
+    from callbacks.planner_view import plan_options
     user = current_user(ctx)
     bundle = ctx.bundle()
     plans = bundle.plans
@@ -99,8 +105,7 @@ def page(ctx, lang: str):
             html.Div(className="header-right", children=[
                 html.Label(t("plan", lang)),
                 dcc.Dropdown(id=ids.PLAN, clearable=False, value=plan_id, style={"width": "260px"},
-                             options=[{"label": f"{n} ({s})", "value": i}
-                                      for i, n, s in zip(plans["id"], plans["name"], plans["status"])]),
+                             options=plan_options(ctx, lang)),
                 exports.menu(lang, user),
                 html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
                        id="lang-switch"),
@@ -126,7 +131,10 @@ def page(ctx, lang: str):
                     dcc.Checklist(id=ids.LAYERS, value=list(ALL_LAYERS), className="checklist",
                                   options=[{"label": t(f"layer_{k}", lang), "value": k} for k in ALL_LAYERS]),
                     html.H3(t("service_types", lang)),
-                    dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=st_opts,
+                    # the map's legend of service types: each type's marker colour beside its name
+                    dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=[
+                        {"label": html.Span([html.Span(className="swatch", style={"background": service_type_color(o["value"])}),
+                                             o["label"]]), "value": o["value"]} for o in st_opts],
                                   className="checklist"),
                 ]),
                 html.Div(id=ids.CONTROLS_COVERAGE, style={"display": "none"}, children=[

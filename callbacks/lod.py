@@ -152,7 +152,7 @@ def building_fill(ctx, pos, colors, name: str, hover=None, customdata=None, opac
 
 def points_in_view(ctx, vp: Viewport):
     from geo.lod import BUDGET
-    return _in_view(base_index(ctx).points, vp, None if vp.tier != "community" else BUDGET["points"])
+    return _in_view(base_index(ctx).points, vp, None if vp.tier == "building" else BUDGET["points"])
 
 
 def share_areas(ctx, plan_id: str, vp: Viewport, table, name: str, lang: str, share_col: str = "share") -> list:

@@ -108,7 +108,8 @@ def traces(ctx, p, vp) -> list:
     if "services" in L:
         pos = lod.points_in_view(ctx, vp)
         if pos is not None and len(pos):
-            out += service_point_traces(b.service_points.iloc[pos], lang, set(p.stypes))
+            # their legend is the service-type list beside the map (a swatch per type)
+            out += service_point_traces(b.service_points.iloc[pos], lang, set(p.stypes), showlegend=False)
     return out
 
 

@@ -249,7 +249,8 @@ def fresh_state(ctx, plan_id: str) -> dict:
 
 def plan_options(ctx, lang: str) -> list:
     p = ctx.bundle().plans
-    return [{"label": f"{n} ({t('status_' + s, lang)})", "value": i} for i, n, s in zip(p["id"], p["name"], p["status"])]
+    fmt = "{}（{}）" if lang == "zh" else "{} ({})"
+    return [{"label": fmt.format(n, t("status_" + s, lang)), "value": i} for i, n, s in zip(p["id"], p["name"], p["status"])]
 
 
 def register(app, ctx):

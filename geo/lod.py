@@ -26,11 +26,11 @@ __all__ = ["BUDGET", "SIMPLIFY", "TIERS", "FeatureIndex", "Viewport", "choose_ti
 
 TIERS = ("community", "grid", "building")
 # features per answer (padded viewport); ~120 bytes per building, ~250 per simplified grid polygon
-BUDGET = {"building": 6000, "grid": 3000, "street": 8000, "level1": 1500, "points": 3000}
+BUDGET = {"building": 8000, "grid": 3000, "street": 8000, "level1": 1500, "points": 600}  # points: zoomed out only
 # simplification tolerance in degrees (~1 m = 9e-6); none for buildings
 SIMPLIFY = {"community": 4e-5, "level1": 2e-5, "grid": 8e-6, "building": 0.0}
 DECIMALS = 6
-PAD = 0.25  # the viewport is padded by this share on each side so a small pan needs no new data
+PAD = 0.2  # the viewport is padded by this share on each side so a small pan needs no new data
 
 
 @dataclass(frozen=True)

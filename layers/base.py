@@ -86,10 +86,11 @@ def view_of(bounds, width_px: int = 900, height_px: int = 650) -> dict:
 def base_figure(bounds, traces, uirevision="map", legend_title: str = "") -> go.Figure:
     fig = go.Figure(traces)
     fig.update_layout(
-        map={"style": MAP_STYLE, **view_of(bounds)}, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        map={"style": MAP_STYLE, **view_of(bounds)}, margin={"l": 0, "r": 0, "t": 0, "b": 0},  # the legend pushes the right margin out
         uirevision=uirevision, clickmode="event",
-        legend={"x": 0.995, "y": 0.01, "xanchor": "right", "yanchor": "bottom",
-                "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999", "borderwidth": 1,
+        # the legend sits under the map (never over it), in rows
+        legend={"orientation": "h", "x": 0, "y": -0.005, "xanchor": "left", "yanchor": "top",
+                "bgcolor": "rgba(255,255,255,0.9)", "bordercolor": "#bbb", "borderwidth": 0,
                 "title": {"text": legend_title}, "font": {"size": 11}, "itemsizing": "constant"},
         paper_bgcolor="#f4f1ea")
     return fig

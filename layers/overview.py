@@ -70,7 +70,7 @@ def overview_traces(bundle, plan_id: str, lang: str, layers=ALL_LAYERS, types=No
     return traces
 
 
-def service_point_traces(sp, lang: str, types=None) -> list:
+def service_point_traces(sp, lang: str, types=None, showlegend: bool = True) -> list:
     out = []
     for st in service_types():
         if types is not None and st.key not in types:
@@ -84,5 +84,5 @@ def service_point_traces(sp, lang: str, types=None) -> list:
             lon=xy[:, 0].round(6).tolist(), lat=xy[:, 1].round(6).tolist(), mode="markers", name=f"{st.label(lang)} ({len(sel)})",
             marker={"size": 11, "color": st.color, "opacity": 0.95},
             hovertext=[f"<b>{n or st.label(lang)}</b><br>{st.label(lang)}" for n in names], hoverinfo="text",
-            legendgroup="services"))
+            legendgroup="services", showlegend=showlegend))
     return out

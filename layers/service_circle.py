@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from layers.base import geojson
 
-WITHIN_COLOR = "#27ae60"
+WITHIN_COLOR = "#2c7fb8"  # blue: never a service type's colour
 BEYOND_COLOR = "#e67e22"
 UNREACHABLE_COLOR = "#7f8c8d"
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main(argv=None) -> int:
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -26,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--tab", help="click the tab with this visible text")
     p.add_argument("--wait", type=float, default=2.0)
     p.add_argument("--size", default="1500,900")
+    p.add_argument("--scroll", type=int, default=0, help="mouse-wheel steps over the map centre (negative: zoom in)")
     a = p.parse_args(argv)
     w, h = (int(v) for v in a.size.split(","))
     d = chrome(w, h)
@@ -35,6 +37,12 @@ def main(argv=None) -> int:
         canvas = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map canvas.maplibregl-canvas")))
         if a.tab:
             d.find_element(By.XPATH, f"//*[contains(@class,'tab') and normalize-space()='{a.tab}']").click()
+            time.sleep(a.wait)
+        for _ in range(abs(a.scroll)):
+            ActionChains(d).scroll_from_origin(ScrollOrigin.from_element(canvas), 0, 120 if a.scroll > 0 else -120) \
+                .perform()
+            time.sleep(0.4)
+        if a.scroll:
             time.sleep(a.wait)
         if a.click:
             ActionChains(d).move_to_element(canvas).pause(0.3).click().perform()

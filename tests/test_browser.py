@@ -16,8 +16,11 @@ def test_map_renders_and_grid_panel_opens(served, driver, tmp_path):
     canvas = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map canvas.maplibregl-canvas")))
     wait.until(lambda d: "社区" in text_of(d, "#map .legend"))
     legend = driver.find_element(By.CSS_SELECTOR, "#map .legend").text
-    for name in ("一级网格", "二级网格", "卫生服务站"):
+    for name in ("一级网格", "二级网格"):
         assert name in legend
+    # service types are told apart by colour: the list beside the map is their legend
+    assert "卫生服务站" in driver.find_element(By.ID, "service-types").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#service-types .swatch")) >= 5
     assert "OpenStreetMap contributors" in driver.find_element(By.ID, "attribution").text
     assert canvas.size["height"] > 400 and canvas.size["width"] > 600
     # click the middle of the map: every point of the area lies in one level-2 grid
