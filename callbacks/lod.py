@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geo.lod import SIMPLIFY, FeatureIndex, Viewport, choose_tier, expand, view_bounds
+from geo.lod import BUDGET, SIMPLIFY, FeatureIndex, Viewport, choose_tier, expand, view_bounds
 from layers.base import view_of
 
 
@@ -87,7 +87,13 @@ def resolve(ctx, plan_id: str, viewport=None, focus=None) -> Viewport:
         zoom = view_of(bbox)["zoom"]
     padded = expand(bbox)
     counts = {"building": base_index(ctx).buildings.count(padded), "grid": plan_index(ctx, plan_id).level2.count(padded)}
-    return Viewport(choose_tier(counts), tuple(round(v, 6) for v in padded), round(zoom, 2))
+    return Viewport(choose_tier(counts, budget(ctx)), tuple(round(v, 6) for v in padded), round(zoom, 2))
+
+
+def budget(ctx) -> dict:
+    """geo/lod.BUDGET with the deployment's building and grid budgets."""
+    s = ctx.settings
+    return dict(BUDGET, building=int(s.map_budget_buildings), grid=int(s.map_budget_grids))
 
 
 def whole(ctx, plan_id: str) -> Viewport:

@@ -117,9 +117,12 @@ def panel(ctx, p, user) -> list:
     b = ctx.bundle()
     figs = grid_figures(ctx, p.plan_id)
     grids = b.plan_grids(p.plan_id).set_index("id")
+    personal = user.can("all_personal")  # small cells are suppressed for every other role
+    if p.selected and p.selected not in grids.index and p.selected in set(b.communities["id"]):
+        comm = b.communities.set_index("id")[["name", "code"]].assign(level=0, head_name=None, head_phone=None)
+        return grid_panel(ctx, comm, p.selected, figs, p.lang, personal=personal)
     if not p.selected or p.selected not in grids.index:
         return summary_panel(ctx, p.plan_id, p.lang, figs)
-    personal = user.can("all_personal")  # small cells are suppressed for every other role
     return grid_panel(ctx, grids, p.selected, figs, p.lang, personal=personal) + ledger(ctx, p, user, grids)
 
 
@@ -195,10 +198,10 @@ def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
     return [
         html.H2(str(g["name"]), id="panel-title"),
         html.Table([
-            _row(t("level1" if level == 1 else "level2", lang), str(grid_id), cls=""),
+            _row(t({0: "community_one", 1: "level1"}.get(level, "level2"), lang), str(grid_id), cls=""),
             _row(t("code", lang), str(g["code"]), cls=""),
-            _row(t("head", lang), mask_name(g["head_name"]) or t("missing", lang), cls=""),
-            _row(t("phone", lang), mask_phone(g["head_phone"]) or "—", cls=""),
+            *([_row(t("head", lang), mask_name(g["head_name"]) or t("missing", lang), cls=""),
+               _row(t("phone", lang), mask_phone(g["head_phone"]) or "—", cls="")] if level else []),
             _row(t("buildings", lang), int(f["buildings"]) if f is not None else 0),
             _row(t("households", lang), hh),
             _row(t("persons", lang), int(f["persons"]) if f is not None else 0),

@@ -47,6 +47,7 @@ _TEXT = {
     "service_points_n": ("服务点数", "Service points"),
     "source": ("数据来源", "Data source"),
     "households_unit": ("户", "households"),
+    "community_one": ("社区", "Community"),
     "share_within": ("圈内户数占比", "Share of households within"),
     "share_compliant": ("达标户数占比", "Share of households meeting the tier"),
     "band_by_community": ("社区户数与标准", "Community households vs band"),

@@ -83,6 +83,8 @@ class Settings:
     login_max_failures_client: int = 20  # ... and this many from one address lock that address
     login_window_minutes: int = 15
     login_lockout_minutes: int = 15     # ... for this long after the last failure
+    map_budget_buildings: int = 8000    # the map draws buildings while this many fit the view (geo/lod)
+    map_budget_grids: int = 3000        # ... level-2 grids while this many fit, else communities
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
