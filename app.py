@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
         settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(store)))
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
-    app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
+    app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True, compress=True,
                     update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
     errors.register(app, ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from callbacks.layout import dropdown
 from callbacks import ids, overview
 from data.importers.messages import localized
 from minsheng.i18n import t
@@ -30,7 +31,7 @@ def panel(ctx, p, user) -> list:
         html.H2(t("tab_import", p.lang)),
         html.H3(t("import_grids", p.lang)),
         html.P(t("import_grids_help", p.lang), className="hint"),
-        dcc.Dropdown(id=ids.IMPORT_DATUM, value="auto", clearable=False,
+        dropdown(p.lang, id=ids.IMPORT_DATUM, value="auto", clearable=False,
                      options=[{"label": t(f"datum_{d}", p.lang), "value": d} for d in DATUMS]),
         dcc.Checklist(id=ids.IMPORT_ALLOW_EMPTY, value=[],
                       options=[{"label": t("imp_allow_empty", p.lang), "value": "yes"}]),

@@ -17,6 +17,15 @@ def lang_from_search(search: str | None, default: str) -> str:
     return lang if lang in ("zh", "en") else default
 
 
+def dropdown(lang: str, **kw) -> dcc.Dropdown:
+    """A dropdown whose own texts (search box, "no options") are in the UI language."""
+    labels = {"search": t("dd_search", lang), "select_all": t("dd_select_all", lang),
+              "deselect_all": t("dd_deselect_all", lang), "selected_count": t("dd_selected_count", lang),
+              "clear_search": t("dd_clear_search", lang), "clear_selection": t("dd_clear_selection", lang),
+              "no_options_found": t("dd_no_options", lang)}
+    return dcc.Dropdown(labels=labels, **kw)
+
+
 def service_type_color(key: str) -> str:
     from data.catalogue import service_type
     return service_type(key).color
@@ -37,7 +46,7 @@ def siting_controls(lang):
             html.Label(t("site_k", lang)),
             dcc.Input(id=ids.SITE_K, type="number", min=1, max=20, step=1, value=3, style={"width": "60px"}),
             html.Label(t("site_weight", lang)),
-            dcc.Dropdown(id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
+            dropdown(lang, id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
             html.Button(t("site_button", lang), id=ids.BTN_SITE, className="btn primary"),
             html.Button(t("site_clear", lang), id=ids.BTN_SITE_CLEAR, className="btn")]
 
@@ -104,7 +113,7 @@ def page(ctx, lang: str):
             html.Div([html.H1(t("title", lang)), html.Div(t("subtitle", lang), className="subtitle")]),
             html.Div(className="header-right", children=[
                 html.Label(t("plan", lang)),
-                dcc.Dropdown(id=ids.PLAN, clearable=False, value=plan_id, style={"width": "260px"},
+                dropdown(lang, id=ids.PLAN, clearable=False, value=plan_id, style={"width": "260px"},
                              options=plan_options(ctx, lang)),
                 exports.menu(lang, user),
                 html.A("English" if lang == "zh" else "中文", href=f"?lang={other}", className="lang-switch",
@@ -145,7 +154,7 @@ def page(ctx, lang: str):
                 ]),
                 html.Div(id=ids.CONTROLS_CIRCLE, style={"display": "none"}, children=[
                     html.H3(t("service_type", lang)),
-                    dcc.Dropdown(id=ids.CIRCLE_TYPE, options=st_opts, clearable=False,
+                    dropdown(lang, id=ids.CIRCLE_TYPE, options=st_opts, clearable=False,
                                  value=default_circle_type([o["value"] for o in st_opts])),
                     html.H3(t("walk_minutes", lang)),
                     dcc.RadioItems(id=ids.CIRCLE_MINUTES, value=ctx.settings.circle_minutes, className="checklist",
@@ -164,7 +173,7 @@ def page(ctx, lang: str):
                     html.P(t("planner_help", lang), className="hint"),
                     html.Button(t("copy_draft", lang), id=ids.BTN_COPY, className="btn"),
                     html.H3(t("target_grid", lang)),
-                    dcc.Dropdown(id=ids.PLANNER_TARGET, options=[], clearable=False),
+                    dropdown(lang, id=ids.PLANNER_TARGET, options=[], clearable=False),
                     html.Button(t("assign", lang), id=ids.BTN_ASSIGN, className="btn primary"),
                     html.Button(t("clear_selection", lang), id=ids.BTN_CLEAR, className="btn"),
                     html.Div([html.Button(t("undo", lang), id=ids.BTN_UNDO, className="btn"),
@@ -173,7 +182,7 @@ def page(ctx, lang: str):
                     html.Div([html.Button(t("adopt", lang), id=ids.BTN_ADOPT, className="btn"),
                               html.Button(t("archive", lang), id=ids.BTN_ARCHIVE, className="btn")], className="btn-row"),
                     html.H3(t("compare_plan", lang)),
-                    dcc.Dropdown(id=ids.PLANNER_COMPARE, clearable=True,
+                    dropdown(lang, id=ids.PLANNER_COMPARE, clearable=True,
                                  options=[{"label": f"{n} ({i})", "value": i} for i, n in zip(plans["id"], plans["name"])]),
                     html.Div(id=ids.PLANNER_MSG, className="message"),
                 ]),
