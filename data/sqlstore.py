@@ -18,8 +18,9 @@ Reads come in two sizes:
 Household rows are read on demand through an index: ``households(building_ids)``,
 ``grid_households(plan_id, grid_id)``.
 
-Versions: ``version()`` is one indexed read of a one-row table. Users, sessions and the audit
-log are not part of the dataset: writing them bumps nothing.
+Versions: ``version()`` is one indexed read of a one-row table. Users, sessions, the audit
+log and the quarter snapshots of the joint-meeting pack (``freeze_quarter``: write-once, with
+its audit row; data/snapshots.py) are not part of the dataset: writing them bumps nothing.
 """
 from __future__ import annotations
 
