@@ -346,13 +346,20 @@ def test_pack_job_failure_is_a_message_not_a_traceback(app, monkeypatch, caplog)
     assert "RuntimeError" in caplog.text and "张三" not in caplog.text  # the log names the error, not its data
 
 
-def test_pack_button_runs_as_a_job_and_answers_with_the_download(app, project):
-    """Through HTTP as the browser does it: the request answers at once with a job handle; the
-    job (a worker process of the diskcache manager) reports progress and ends with the file."""
+@pytest.mark.parametrize("kind", auth_client.store_params())
+def test_pack_button_runs_as_a_job_and_answers_with_the_download(kind, tmp_path, request):
+    """Through HTTP as the browser does it, on both stores: the request answers at once with a
+    job handle; the job (a forked worker process of the diskcache manager, with its own store
+    connections) reports progress, freezes the quarter in the store and ends with the file."""
     import base64
     import time
 
     from tests.dash_client import end_id
+    store, kw = auth_client.project_store(kind, tmp_path, request)
+    app = create_app(Settings(**kw, secret_key=auth_client.KEY, task_dir=str(tmp_path / "jobs")))
+
+    def log_rows():
+        return store.audit_rows(limit=100_000).iloc[::-1].reset_index(drop=True)  # oldest first
     c = client_for(app, "admin")
     payload = {"output": f"..{ids.PACK_DOWNLOAD}.data...{ids.PACK_RESULT}.children..",
                "outputs": [{"id": ids.PACK_DOWNLOAD, "property": "data"},
@@ -365,7 +372,7 @@ def test_pack_button_runs_as_a_job_and_answers_with_the_download(app, project):
                            "value": ["yes"]}],
                          {"id": ids.LANG, "property": "data", "value": "en"}]}
     q = {"endId": end_id(c)}
-    before = len(audit(project))
+    before = len(log_rows())
     first = c.post("/_dash-update-component", json=payload, query_string=q).get_json()
     assert "cacheKey" in first and "job" in first and "response" not in first
     assert first["cancel"] == [{"id": ids.PACK_CANCEL, "property": "n_clicks"}]
@@ -384,7 +391,9 @@ def test_pack_button_runs_as_a_job_and_answers_with_the_download(app, project):
     dl = answer[ids.PACK_DOWNLOAD]["data"]
     assert dl["filename"] == "joint-meeting-pack-2025Q4.pptx" and base64.b64decode(dl["content"])[:2] == b"PK"
     assert "Pack ready" in json.dumps(answer[ids.PACK_RESULT], ensure_ascii=False)
-    log = audit(project).iloc[before:]
+    log = log_rows().iloc[before:]
     assert log["action"].tolist() == ["freeze_quarter", "export_personal"]  # the personal pack is on record
     assert log["user"].tolist() == ["admin", "admin"] and "pack-pptx" in log["detail"].iloc[1]
-    assert "2025Q4" in GpkgStore(project).quarter_list()
+    assert store.quarter_list() == ["2025Q4"]
+    assert app.server.config["MINSHENG_CONTEXT"].store.quarter_snapshot("2025Q4")["quarter"] == "2025Q4"
+    getattr(store, "close", lambda: None)()
