@@ -26,7 +26,7 @@ def task_dir(settings: Settings) -> str:
 
 
 def background_manager(settings: Settings):
-    """Runs long callbacks (imports) outside the request: Celery with Redis when
+    """Runs long callbacks (imports, the joint-meeting pack) outside the request: Celery with Redis when
     settings.celery_broker is set (every gunicorn worker and the celery worker share it), else
     diskcache with worker subprocesses (one machine)."""
     if settings.celery_broker:
@@ -40,7 +40,8 @@ def background_manager(settings: Settings):
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
-    from callbacks import auth, circle_view, errors, exports, health, import_view, planner_view, presentation, views
+    from callbacks import (auth, circle_view, errors, exports, health, import_view, pack_view, planner_view,
+                           presentation, views)
     from callbacks.context import AppContext
     from callbacks import layout
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
     import_view.register(app, ctx)
     presentation.register(app, ctx)
     exports.register(app, ctx)
+    pack_view.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
     return app
 

@@ -7,6 +7,8 @@ small 导出 (Export) header menu.
     /export/project.gpkg  GIS layers (data.exporters.gis.export_gis)
     /export/project.geojson  one map layer as GeoJSON (?layer=grids by default; communities,
                           grids, buildings or service_points)
+    /export/pack.pdf|pptx the joint-meeting pack of ?quarter=2026Q4 (callbacks/pack_view: the
+                          dashboard's button runs the same as a background job with progress)
 
 Query: ?plan=ID (default: the adopted plan), lang=zh|en, personal=1, and for the map formats
 bbox=minlon,minlat,maxlon,maxlat (the dashboard's current view; default: the whole project).
@@ -188,44 +190,28 @@ def register(app, ctx):
 
     @server.route("/export/pack.<fmt>")
     def export_pack(fmt):
-        """The joint-meeting pack (data/exporters/pack) of ?quarter=2026Q4 (default: this quarter).
-        Aggregates only (suppressed, masked) unless ?personal=1 by a role allowed to; planners and
-        admins freeze the quarter's snapshot, other roles read the previous quarter only."""
-        from data.bundle import DataError
-        from data.exporters import record_export
-        from data.exporters.image import ChromiumMissing
-        from data.exporters.pack import make_pack
-        from data.snapshots import snapshot_dir
+        """The joint-meeting pack (data/exporters/pack) of ?quarter=2026Q4 (default: this quarter),
+        with the rules of the dashboard's pack job (callbacks/pack_view.make_pack_file): aggregates
+        only (suppressed, masked) unless ?personal=1 by a role allowed to; planners and admins
+        freeze the quarter's snapshot (write-once), other roles read the previous quarter only."""
+        from callbacks.pack_view import PackRefused, make_pack_file
         if fmt not in ("pdf", "pptx"):
             flask.abort(404)
         args = flask.request.args
         lang = args.get("lang", ctx.settings.language)
         lang = lang if lang in ("zh", "en") else "zh"
-        quarter = args.get("quarter") or current_quarter()
-        user = current_user(ctx)
-        who = user.username or "anonymous"
         personal = args.get("personal", "") in ("1", "true", "yes")
-        if personal and not user.can("all_personal"):
-            ctx.store.append_audit(who, "export_refused", "pack", f"{fmt} personal=1")
-            return _message(403, t("export_forbidden", lang), lang)
-        b = ctx.bundle()
         tmpdir = tempfile.mkdtemp(prefix="minsheng-pack-")
         try:
-            res = make_pack(b, ctx.settings, quarter, tmpdir, lang=lang, personal=personal, formats=(fmt,),
-                            snapshots=snapshot_dir(ctx.settings.data_path), freeze=user.can("plan"))
-        except ChromiumMissing:
+            res = make_pack_file(ctx, current_user(ctx), args.get("quarter") or current_quarter(), fmt, lang,
+                                 personal, tmpdir)
+        except PackRefused as e:
             shutil.rmtree(tmpdir, ignore_errors=True)
-            return _message(503, t("export_no_chromium", lang), lang)
-        except (DataError, ValueError):
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            return _message(400, t("pack_bad_quarter", lang), lang)
+            return _message(e.status, e.text(lang), lang)
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise
         out = res["files"][fmt]
-        if personal:
-            record_export(ctx.store, fmt=f"pack-{fmt}", out=out.name, user=who, allow_personal=True,
-                          plan_id=b.adopted_plan_id())  # an audit row: the dataset is unchanged
         return _stream(out, tmpdir, fmt, out.name)
 
     # the menu's links follow the plan chosen in the header and, for maps, the current view
@@ -255,7 +241,8 @@ def current_quarter(today: date | None = None) -> str:
 
 
 def menu(lang: str, user) -> html.Details:
-    """The header's "导出 / Export" menu: map (HTML/PNG/PDF), Excel, GIS, and presentation mode.
+    """The header's "导出 / Export" menu: map (HTML/PNG/PDF), Excel, GIS, presentation mode and
+    the joint-meeting pack (callbacks/pack_view: a background job with progress and cancel).
     Personal-data variants only for roles allowed to export them (checked again on the server)."""
     links = [html.A(t(f"export_{fmt}", lang), href=f"{path}?lang={lang}", id={"type": EXPORT_LINK, "key": fmt},
                     className="export-item", target="_blank" if fmt == "html" else None)
@@ -267,11 +254,8 @@ def menu(lang: str, user) -> html.Details:
                   for fmt, path in MENU_ITEMS if fmt in PERSONAL_ITEMS]
     links.append(html.A(t("present", lang), href=f"/present?lang={lang}", id="present-link",
                         className="export-item present-item"))
-    q = current_quarter()
-    links += [html.A(f"{t('pack', lang)} {q} ({fmt.upper()})", href=f"/export/pack.{fmt}?lang={lang}&quarter={q}",
-                     id=f"pack-link-{fmt}", className="export-item pack-item",
-                     title=t("pack_button", lang)) for fmt in ("pdf", "pptx")]
+    from callbacks.pack_view import controls
     return html.Details(id="export-menu", className="export-menu", children=[
         html.Summary(t("export", lang)),
-        html.Div(links, className="export-list"),
+        html.Div(links + controls(lang, user), className="export-list"),
     ])

@@ -7,9 +7,10 @@ writer leaves the file as it was (SQLite discards the uncommitted part of the lo
 next open). The GeoPackage stays valid while we write it with plain SQL: geometries are
 GeoPackage binary blobs (header + envelope + WKB), the R-tree triggers GDAL installed are
 served by the ``ST_IsEmpty/ST_MinX/…`` functions registered on each connection, and every
-extra table (dataset_version, layer_versions, building_stats, plan_leases) is registered in
-``gpkg_contents`` as an attributes table. New files get their layers from GDAL (pyogrio)
-first, empty, so the schema is exactly what QGIS expects.
+extra table (dataset_version, layer_versions, building_stats, plan_leases; quarter_snapshots,
+made on the first freeze) is registered in ``gpkg_contents`` as an attributes table. New
+files get their layers from GDAL (pyogrio) first, empty, so the schema is exactly what QGIS
+expects.
 
 A file that is not a Minsheng project (a foreign GeoPackage, a CSV, a truncated file) is
 refused with a DataError and never written to.
@@ -47,6 +48,17 @@ EXTRA_TABLES = {
                       "synthetic INTEGER NOT NULL, tags TEXT NOT NULL",
     "plan_leases": "plan_id TEXT NOT NULL UNIQUE, token TEXT NOT NULL, since REAL NOT NULL",
 }
+#: quarter snapshots (data/snapshots.py): made on the first freeze, so reading a project (the
+#: shipped sample, a file of an earlier version) never writes to it; write-once by trigger
+SNAPSHOTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS quarter_snapshots (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
+    "quarter TEXT NOT NULL UNIQUE CHECK (quarter GLOB '[0-9][0-9][0-9][0-9]Q[1-4]'), created_at TEXT NOT NULL, "
+    "created_by TEXT NOT NULL, plan_id TEXT, version TEXT, payload TEXT NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS quarter_snapshots_no_update BEFORE UPDATE ON quarter_snapshots "
+    "BEGIN SELECT RAISE(ABORT, 'quarter snapshots are write-once'); END",
+    "CREATE TRIGGER IF NOT EXISTS quarter_snapshots_no_delete BEFORE DELETE ON quarter_snapshots "
+    "BEGIN SELECT RAISE(ABORT, 'quarter snapshots are write-once'); END",
+)
 INDEXES = (
     ("households_building", "households", "building_id"),
     ("households_id", "households", "id"),
@@ -246,6 +258,18 @@ class GpkgStore(SqlStore):
                       (self._dataset_id or secrets.token_hex(4),))
         for name, table, cols in INDEXES:
             c.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+
+    def _snapshots_ready(self, conn, *, create: bool) -> bool:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarter_snapshots'").fetchone():
+            return True
+        if not create:
+            return False
+        for stmt in SNAPSHOTS_DDL:  # inside the freeze's own transaction (SQLite DDL is transactional)
+            conn.execute(stmt)
+        conn.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                     "last_change) VALUES ('quarter_snapshots', 'attributes', 'quarter_snapshots', ?, "
+                     "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", ("Minsheng Map: frozen quarter snapshots",))
+        return True
 
     @contextlib.contextmanager
     def _read(self):

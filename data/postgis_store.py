@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import threading
 
@@ -56,13 +57,25 @@ class PostgisStore(SqlStore):
         self._pool_args = {"min_size": min_size, "max_size": max_size, "timeout": timeout}
         self._pool = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._inherited: list = []
         self._migrated = False
 
     def __repr__(self) -> str:
         return f"PostgisStore({_redact(self.dsn)!r})"
 
     # -- connections -----------------------------------------------------------------
+    def _forked(self) -> None:
+        """In a forked child (a Dash background job on diskcache) the parent's connections and
+        lock are not ours: the child opens its own pool. The parent's pool is kept referenced and
+        never closed or collected in the child (that would end the parent's sessions on the
+        sockets both share)."""
+        if self._pid != os.getpid():
+            self._inherited.append(self._pool)
+            self._pool, self._lock, self._pid = None, threading.Lock(), os.getpid()
+
     def _get_pool(self):
+        self._forked()
         with self._lock:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
@@ -77,6 +90,7 @@ class PostgisStore(SqlStore):
 
     def close(self) -> None:
         """Close the pool (it is created again on next use)."""
+        self._forked()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:

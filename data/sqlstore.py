@@ -18,8 +18,9 @@ Reads come in two sizes:
 Household rows are read on demand through an index: ``households(building_ids)``,
 ``grid_households(plan_id, grid_id)``.
 
-Versions: ``version()`` is one indexed read of a one-row table. Users, sessions and the audit
-log are not part of the dataset: writing them bumps nothing.
+Versions: ``version()`` is one indexed read of a one-row table. Users, sessions, the audit
+log and the quarter snapshots of the joint-meeting pack (``freeze_quarter``: write-once, with
+its audit row; data/snapshots.py) are not part of the dataset: writing them bumps nothing.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import shapely
 
 from data.bundle import CRS, Bundle, DataError, conform, empty_frame, make_bundle
 from data.schema import LAYER_BY_NAME, LAYERS, PLAN_STATUSES, Layer
-from data.store import ConflictError
+from data.store import ConflictError, QuarterFrozen
 
 #: layers of the dataset proper (versioned, in the read model unless noted)
 DATASET_LAYERS = tuple(layer.name for layer in LAYERS if layer.name not in ("audit_log", "users"))
@@ -45,6 +46,8 @@ STATS = "building_stats"
 #: layers no bulk write may replace (append-only or managed row by row)
 PROTECTED = ("audit_log",)
 LEASE_SECONDS = 120.0
+SNAPSHOTS = "quarter_snapshots"
+SNAPSHOT_COLUMNS = ("quarter", "created_at", "created_by", "plan_id", "version", "payload")
 
 
 def _now() -> str:
@@ -374,6 +377,74 @@ class SqlStore:
 
     # users and sessions: data/auth_store.py (one place; they are not part of the dataset)
 
+    # -- quarter snapshots (write-once; not part of the dataset: a freeze bumps nothing) -----
+    def _snapshots_ready(self, conn, *, create: bool) -> bool:
+        """Whether the quarter_snapshots table exists (made first when ``create``). PostGIS:
+        always (migration 5); a GeoPackage makes it on its first freeze (GpkgStore)."""
+        return True
+
+    def quarter_list(self) -> list[str]:
+        """The frozen quarters, oldest first."""
+        with self._read() as conn:
+            if not self._snapshots_ready(conn, create=False):
+                return []
+            return [str(r[0]) for r in self._x(conn, f"SELECT quarter FROM {SNAPSHOTS} ORDER BY quarter").fetchall()]
+
+    def quarter_snapshot(self, quarter: str) -> dict | None:
+        """The frozen snapshot of ``quarter`` (its payload, with "quarter"), or None."""
+        rows = self.quarter_snapshots([quarter])
+        return rows[0]["payload"] if rows else None
+
+    def quarter_snapshots(self, quarters=None) -> list[dict]:
+        """Stored snapshot rows (every column, payload decoded), oldest quarter first; all of
+        them or those of ``quarters``."""
+        with self._read() as conn:
+            if not self._snapshots_ready(conn, create=False):
+                return []
+            cols = ", ".join(SNAPSHOT_COLUMNS)
+            if quarters is None:
+                rows = self._x(conn, f"SELECT {cols} FROM {SNAPSHOTS} ORDER BY quarter").fetchall()
+            else:
+                frag, param = self._in("quarter", [str(q) for q in quarters])
+                rows = self._x(conn, f"SELECT {cols} FROM {SNAPSHOTS} WHERE {frag} ORDER BY quarter",
+                               (param,)).fetchall()
+        out = []
+        for r in rows:
+            row = dict(zip(SNAPSHOT_COLUMNS, r))
+            try:
+                row["payload"] = json.loads(row["payload"])
+            except ValueError:
+                raise DataError("the stored snapshot is not JSON", file=self._source(), layer=SNAPSHOTS,
+                                field=f"payload ({row['quarter']})") from None
+            out.append(row)
+        return out
+
+    def freeze_quarter(self, quarter: str, payload: dict, user: str, *, action: str = "freeze_quarter",
+                       created_at: str | None = None, created_by: str | None = None) -> dict:
+        """Store the snapshot of ``quarter`` once, with its audit row, in one transaction.
+        A quarter frozen before is refused with QuarterFrozen and its row is left as it was
+        (INSERT ... ON CONFLICT DO NOTHING; the table's triggers refuse UPDATE and DELETE).
+        Bumps no version: snapshots are not part of the dataset. Returns the stored payload."""
+        from data.snapshots import normal_quarter
+        q = normal_quarter(quarter)
+        body = dict(payload, quarter=q)
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True, default=_json_default)
+        ts = str(created_at or _now())
+        who = str(user or "")
+        row = (q, ts, str(created_by if created_by is not None else who), _opt(body.get("plan_id")),
+               _opt(body.get("version")), text)
+        detail = json.dumps({"plan_id": body.get("plan_id"), "version": body.get("version"),
+                             "communities": len(body.get("communities") or {}), "grids": len(body.get("grids") or {})},
+                            ensure_ascii=False, default=_json_default)
+        with self._write() as conn:
+            self._snapshots_ready(conn, create=True)
+            n = self._x(conn, f"INSERT INTO {SNAPSHOTS} ({', '.join(SNAPSHOT_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s) "
+                              "ON CONFLICT (quarter) DO NOTHING", row).rowcount
+            if n != 1:
+                raise QuarterFrozen(q, self._source())
+            self._insert_audit(conn, who, action, f"quarter:{q}", detail)
+        return json.loads(text)
+
     # -- plans -----------------------------------------------------------------------------
     def list_plans(self) -> pd.DataFrame:
         with self._read() as conn:
@@ -543,6 +614,21 @@ class SqlStore:
                                    json.dumps({"reason": f"plan {plan_id} adopted"}), ts=ts)
             self._bump(conn, ["plans"])
         return int(new)
+
+
+def _opt(v):
+    return None if v is None else str(v)
+
+
+def _json_default(v):
+    """numpy scalars in a payload (counts, shares) as plain numbers."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    raise TypeError(f"{type(v).__name__} is not JSON serialisable")
 
 
 def prepare_frame(layer: Layer, df: pd.DataFrame, *, file: str = "") -> pd.DataFrame:

@@ -14,6 +14,20 @@ class ConflictError(RuntimeError):
     """A save based on a stale version was refused; nothing was written."""
 
 
+class QuarterFrozen(ConflictError):
+    """A second freeze of a quarter's snapshot was refused: snapshots are write-once and the
+    stored one was kept as it was (data/snapshots.py). ``text(lang)`` words it for the UI."""
+
+    def __init__(self, quarter: str, source: str = ""):
+        self.quarter = str(quarter)
+        super().__init__(f"{source + ': ' if source else ''}the snapshot of {self.quarter} is already frozen; "
+                         f"snapshots are write-once, the stored one was kept and nothing was written")
+
+    def text(self, lang: str) -> str:
+        from minsheng.i18n import t
+        return t("pack_already_frozen", lang).format(quarter=self.quarter)
+
+
 @runtime_checkable
 class Store(Protocol):
     def version(self) -> str:

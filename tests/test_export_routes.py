@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from app import create_app
-from callbacks import exports
+from callbacks import exports, ids
 from data.gpkg_store import GpkgStore
 from data.schema import ATTRIBUTION
 from minsheng.auth import User
@@ -226,13 +226,174 @@ def test_pack_route_and_menu(app, project):
     assert "2026Q4" in unquote(r.headers["Content-Disposition"])
     prs = Presentation(io.BytesIO(r.data))
     assert len(prs.slides) >= 8
-    snap = project.with_name(project.name + ".snapshots") / "2026Q4.json"
-    assert not snap.exists()  # a viewer does not freeze the quarter
+    store = GpkgStore(project)
+    assert "2026Q4" not in store.quarter_list()  # a viewer does not freeze the quarter
     planner = client_for(app, "plan")
     assert planner.get("/export/pack.pptx?quarter=2026Q4").status_code == 200
-    assert snap.exists()
+    assert "2026Q4" in store.quarter_list()
+    frozen = store.quarter_snapshots(["2026Q4"])
+    assert planner.get("/export/pack.pptx?quarter=2026Q4").status_code == 200  # made again, not re-frozen
+    assert store.quarter_snapshots(["2026Q4"]) == frozen
     assert viewer.get("/export/pack.pptx?quarter=26-4").status_code == 400
     assert viewer.get("/export/pack.pptx?quarter=2026Q4&personal=1").status_code == 403
     assert viewer.get("/export/pack.docx").status_code == 404
     menu = str(exports.menu("zh", User("v", "viewer")))
-    assert "/export/pack.pdf" in menu and "/export/pack.pptx" in menu and "联席会议材料" in menu
+    assert "pack-button" in menu and "联席会议材料" in menu
+
+
+# -- the dashboard's pack: a background job with progress, cancel and a download ----------------
+PACK_IDS = (ids.PACK_BUTTON, ids.PACK_PROGRESS, ids.PACK_PROGRESS_LABEL, ids.PACK_CANCEL, ids.PACK_DOWNLOAD,
+            ids.PACK_QUARTER, ids.PACK_FORMAT)
+
+
+def _component_ids(c) -> set:
+    out = set()
+    i = getattr(c, "id", None)
+    if i is not None:
+        out.add(i if isinstance(i, str) else json.dumps(i, sort_keys=True))
+    kids = getattr(c, "children", None)
+    for k in (kids if isinstance(kids, (list, tuple)) else [kids]):
+        if k is not None and not isinstance(k, (str, int, float)):
+            out |= _component_ids(k)
+    return out
+
+
+def test_pack_controls_in_the_menu_for_allowed_roles_only():
+    personal = json.dumps({"type": ids.PACK_PERSONAL, "key": "personal"}, sort_keys=True)
+    for role in ("viewer", "grid_worker", "planner", "admin"):
+        got = _component_ids(exports.menu("en", User("u", role)))
+        assert set(PACK_IDS) <= got, role
+        assert (personal in got) == (role == "admin"), role  # exact figures: admins only
+    assert set(PACK_IDS) <= _component_ids(exports.menu("zh", None))  # an open dashboard's visitor: a viewer
+    for nobody in (User("x", "nobody"), User("y", "")):   # a role without the view permission
+        assert not set(PACK_IDS) & _component_ids(exports.menu("zh", nobody))
+    zh, en = str(exports.menu("zh", User("p", "planner"))), str(exports.menu("en", User("p", "planner")))
+    assert "取消生成" in zh and "存档" in zh and "Cancel" not in zh and "Generate" not in zh
+    assert "Cancel" in en and "freezes this quarter" in en and "生成" not in en
+
+
+def test_pack_is_a_background_callback_with_progress_and_cancel(app):
+    spec = [v for k, v in list(app.callback_map.items()) if ids.PACK_DOWNLOAD in k]
+    assert len(spec) == 1
+    bg = spec[0].get("background") or {}
+    assert bg.get("progress") and bg.get("cancel"), spec[0]
+
+
+class FakeProgress:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, value):
+        self.calls.append(tuple(value))
+
+
+def test_pack_job_reports_progress_and_produces_the_file(app, project):
+    import base64
+
+    from pptx import Presentation
+
+    from callbacks.pack_view import run_job
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    store = GpkgStore(project)
+    assert "2027Q1" not in store.quarter_list()
+    progress = FakeProgress()
+    data, message = run_job(ctx, User("plan", "planner"), progress, "2027q1", "pptx", "zh", False)
+    values = [int(v) for v, _ in progress.calls]
+    assert len(values) > 10 and values == sorted(values) and values[0] < values[-1] == 100
+    labels = [lbl for _, lbl in progress.calls]
+    assert labels[0].startswith("正在整理材料：") and "PPTX" in labels[-1]
+    prs = Presentation(io.BytesIO(base64.b64decode(data["content"])))
+    n = len(prs.slides)
+    assert labels[-1] == f"正在写入 PPTX：第 {n}/{n} 页"
+    pages = [lbl for lbl in labels if "页" in lbl]
+    assert len(pages) == n + 1  # page 0 of n, then every page written
+    assert data["filename"] == "联席会议材料-2027Q1.pptx" and data["base64"] and "presentation" in data["type"]
+    text = str(message)
+    assert f"共 {n} 页" in text and "2027Q1 的数据已存档" in text
+    assert store.quarter_list()[-1] == "2027Q1"  # a planner freezes the quarter
+    frozen = store.quarter_snapshots(["2027Q1"])
+    again = FakeProgress()
+    data2, message2 = run_job(ctx, User("plan", "planner"), again, "2027Q1", "pdf", "en", False)
+    assert base64.b64decode(data2["content"])[:4] == b"%PDF" and "joint-meeting-pack-2027Q1.pdf" == data2["filename"]
+    assert "2027Q1 was frozen before" in str(message2) and store.quarter_snapshots(["2027Q1"]) == frozen
+    assert [int(v) for v, _ in again.calls] == sorted(int(v) for v, _ in again.calls)
+
+
+def test_pack_job_refusals_are_worded_and_audited(app, project):
+    from callbacks.pack_view import run_job
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    before = len(audit(project))
+    data, msg = run_job(ctx, User("view", "viewer"), FakeProgress(), "2027Q2", "pdf", "en", True)
+    assert data is None and "pack-error" in str(msg)
+    log = audit(project).iloc[before:]
+    assert log["action"].tolist() == ["export_refused"] and log["user"].tolist() == ["view"]
+    data, msg = run_job(ctx, User("view", "viewer"), FakeProgress(), "26/4", "pdf", "zh", False)
+    assert data is None and "季度格式应为 2026Q4" in str(msg)
+    data, msg = run_job(ctx, User("x", "nobody"), FakeProgress(), "2027Q2", "pdf", "zh", False)
+    assert data is None and "无权限" in str(msg)
+    assert "2027Q2" not in GpkgStore(project).quarter_list()
+
+
+def test_pack_job_failure_is_a_message_not_a_traceback(app, monkeypatch, caplog):
+    from callbacks.pack_view import run_job
+
+    def broken(*a, **k):
+        raise RuntimeError("secret cell value 张三")
+    monkeypatch.setattr("data.exporters.pack.make_pack", broken)
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    data, msg = run_job(ctx, User("plan", "planner"), FakeProgress(), "2027Q3", "pptx", "zh", False)
+    assert data is None and "材料生成失败" in str(msg) and "Traceback" not in str(msg)
+    assert "RuntimeError" in caplog.text and "张三" not in caplog.text  # the log names the error, not its data
+
+
+@pytest.mark.parametrize("kind", auth_client.store_params())
+def test_pack_button_runs_as_a_job_and_answers_with_the_download(kind, tmp_path, request):
+    """Through HTTP as the browser does it, on both stores: the request answers at once with a
+    job handle; the job (a forked worker process of the diskcache manager, with its own store
+    connections) reports progress, freezes the quarter in the store and ends with the file."""
+    import base64
+    import time
+
+    from tests.dash_client import end_id
+    store, kw = auth_client.project_store(kind, tmp_path, request)
+    app = create_app(Settings(**kw, secret_key=auth_client.KEY, task_dir=str(tmp_path / "jobs")))
+
+    def log_rows():
+        return store.audit_rows(limit=100_000).iloc[::-1].reset_index(drop=True)  # oldest first
+    c = client_for(app, "admin")
+    payload = {"output": f"..{ids.PACK_DOWNLOAD}.data...{ids.PACK_RESULT}.children..",
+               "outputs": [{"id": ids.PACK_DOWNLOAD, "property": "data"},
+                           {"id": ids.PACK_RESULT, "property": "children"}],
+               "inputs": [{"id": ids.PACK_BUTTON, "property": "n_clicks", "value": 1}],
+               "changedPropIds": [f"{ids.PACK_BUTTON}.n_clicks"],
+               "state": [{"id": ids.PACK_QUARTER, "property": "value", "value": "2025Q4"},
+                         {"id": ids.PACK_FORMAT, "property": "value", "value": "pptx"},
+                         [{"id": {"type": ids.PACK_PERSONAL, "key": "personal"}, "property": "value",
+                           "value": ["yes"]}],
+                         {"id": ids.LANG, "property": "data", "value": "en"}]}
+    q = {"endId": end_id(c)}
+    before = len(log_rows())
+    first = c.post("/_dash-update-component", json=payload, query_string=q).get_json()
+    assert "cacheKey" in first and "job" in first and "response" not in first
+    assert first["cancel"] == [{"id": ids.PACK_CANCEL, "property": "n_clicks"}]
+    q.update(cacheKey=first["cacheKey"], job=first["job"])
+    answer, seen, deadline = None, [], time.monotonic() + 180
+    while answer is None and time.monotonic() < deadline:
+        b = c.post("/_dash-update-component", json=payload, query_string=q).get_json()
+        if "progress" in b:
+            seen.append((int(b["progress"][f"{ids.PACK_PROGRESS}.value"]),
+                         b["progress"][f"{ids.PACK_PROGRESS_LABEL}.children"]))
+        answer = b.get("response")
+        time.sleep(0.05)
+    assert answer is not None
+    assert [v for v, _ in seen] == sorted(v for v, _ in seen) and all(0 <= v <= 100 for v, _ in seen)
+    assert all(lbl.startswith(("Building the pages", "Writing the PPTX")) for _, lbl in seen)
+    dl = answer[ids.PACK_DOWNLOAD]["data"]
+    assert dl["filename"] == "joint-meeting-pack-2025Q4.pptx" and base64.b64decode(dl["content"])[:2] == b"PK"
+    assert "Pack ready" in json.dumps(answer[ids.PACK_RESULT], ensure_ascii=False)
+    log = log_rows().iloc[before:]
+    assert log["action"].tolist() == ["freeze_quarter", "export_personal"]  # the personal pack is on record
+    assert log["user"].tolist() == ["admin", "admin"] and "pack-pptx" in log["detail"].iloc[1]
+    assert store.quarter_list() == ["2025Q4"]
+    assert app.server.config["MINSHENG_CONTEXT"].store.quarter_snapshot("2025Q4")["quarter"] == "2025Q4"
+    getattr(store, "close", lambda: None)()

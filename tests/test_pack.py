@@ -4,7 +4,6 @@ import json
 import math
 import re
 import shutil
-import stat
 
 import pandas as pd
 import pytest
@@ -175,23 +174,100 @@ def test_bad_quarter_is_a_clear_error(bundle):
     assert e.value.field == "quarter"
 
 
-def test_snapshot_frozen_read_only_and_used_next_quarter(bundle, tmp_path):
-    snaps_dir = tmp_path / "snaps"
-    r1 = make_pack(bundle, Settings(), "2026Q3", tmp_path / "out", snapshots=snaps_dir, formats=())
-    assert r1["frozen_now"] and r1["snapshot"].exists()
-    assert not (r1["snapshot"].stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    data = json.loads(r1["snapshot"].read_text(encoding="utf-8"))
-    assert data["quarter"] == "2026Q3" and data["totals"]["households"] == len(bundle.households)
-    assert "head_name" not in r1["snapshot"].read_text(encoding="utf-8")
-    r2 = make_pack(bundle, Settings(), "2026Q3", tmp_path / "out", snapshots=snaps_dir, formats=())
-    assert not r2["frozen_now"] and json.loads(r2["snapshot"].read_text(encoding="utf-8")) == data
-    r3 = make_pack(bundle, Settings(), "2026Q4", tmp_path / "out", snapshots=snaps_dir, formats=())
-    assert r3["previous"]["quarter"] == "2026Q3"
+STORES = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+@pytest.fixture(params=STORES)
+def project_store(request, bundle, tmp_path):
+    """The synthetic city written into a store of each kind (the pack's project)."""
+    from data.gpkg_store import GpkgStore
+    if request.param == "gpkg":
+        s = GpkgStore(tmp_path / "city.gpkg")
+    else:
+        from data.postgis_store import PostgisStore
+        s = PostgisStore(request.getfixturevalue("pg_dsn"))
+    s.write_all(bundle)
+    yield s
+    getattr(s, "close", lambda: None)()
+
+
+def test_snapshot_frozen_once_in_the_store_and_used_next_quarter(bundle, project_store, tmp_path):
+    from data.store import QuarterFrozen
+    store = project_store
+    version = store.version()
+    r1 = make_pack(bundle, Settings(), "2026q3", tmp_path / "out", store=store, user="planner", formats=())
+    assert r1["frozen_now"] and r1["refused"] is None and r1["quarter"] == "2026Q3"
+    assert store.quarter_list() == ["2026Q3"]
+    data = store.quarter_snapshot("2026Q3")
+    assert data == r1["snapshot"] and data["quarter"] == "2026Q3"
+    assert data["totals"]["households"] == len(bundle.households)
+    assert "head_name" not in json.dumps(data, ensure_ascii=False)  # aggregates only
+    workers = [n for n in bundle.grids["head_name"] if isinstance(n, str) and n]
+    assert workers and not any(n in json.dumps(data, ensure_ascii=False) for n in workers)  # no names
+    assert store.version() == version  # a snapshot is not part of the dataset: nothing to refresh
+    log = store.audit_rows(action="freeze_quarter")
+    assert len(log) == 1 and log["object"].iloc[0] == "quarter:2026Q3" and log["user"].iloc[0] == "planner"
+    # a second freeze of the quarter is refused, the pack is still made, the table is unchanged
+    r2 = make_pack(bundle, Settings(), "2026Q3", tmp_path / "out", store=store, user="other", formats=("pptx",))
+    assert not r2["frozen_now"] and isinstance(r2["refused"], QuarterFrozen) and r2["files"]["pptx"].exists()
+    assert "原存档保留不变" in r2["refused"].text("zh") and "kept" in r2["refused"].text("en")
+    assert store.quarter_snapshots() == [dict(store.quarter_snapshots()[0], payload=data)]
+    assert store.quarter_snapshots()[0]["created_by"] == "planner"
+    assert len(store.audit_rows(action="freeze_quarter")) == 1
+    # the next quarter's pack compares with the frozen one
+    r3 = make_pack(bundle, Settings(), "2026Q4", tmp_path / "out", store=store, formats=(), freeze=False)
+    assert r3["previous"] == data and not r3["frozen_now"] and store.quarter_list() == ["2026Q3"]
     audit = r3["pack"].pages[1]
+    assert "与上季度（2026 年第 3 季度）相比" in " ".join(audit.notes)
     cmp_ = audit.tables[-1]
     row = next(r for r in cmp_.rows if r[0] == "户数")
     assert row[2] == f"{len(bundle.households):,}" and row[3] in ("+0", "0")
     assert snapshots.previous_quarter("2027Q1") == "2026Q4"
+
+
+def test_pack_shows_the_change_against_the_previous_snapshot(bundle, tmp_path):
+    """Last quarter had fewer households in one community: the audit page and that
+    community's page show the difference."""
+    from data.gpkg_store import GpkgStore
+    store = GpkgStore(tmp_path / "city.gpkg")
+    store.write_all(bundle)
+    now = build_pack(bundle, Settings(), "2026Q3")
+    before = json.loads(json.dumps(now.snapshot))
+    cid = next(iter(before["communities"]))
+    before["communities"][cid]["households"] -= 37
+    before["totals"]["households"] -= 37
+    before["totals"]["problems"] += 2
+    snapshots.freeze(store, "2026Q3", before, "planner")
+    res = make_pack(bundle, Settings(), "2026Q4", tmp_path / "out", store=store, formats=(), freeze=False)
+    rows = {r[0]: r for r in res["pack"].pages[1].tables[-1].rows}
+    assert rows["户数"][1] == f"{len(bundle.households):,}" and rows["户数"][3] == "+37"
+    assert rows["覆盖问题"][3] == "-2"
+    name = bundle.communities.set_index("id").loc[cid, "name"]
+    page = next(p for p in res["pack"].pages if p.kind == "community" and p.title.endswith(str(name)))
+    assert ("+37", "与上季度（2026 年第 3 季度）相比 · 户数") in page.figures
+
+
+def test_old_snapshot_files_are_imported_once(bundle, tmp_path):
+    from data.gpkg_store import GpkgStore
+    store = GpkgStore(tmp_path / "city.gpkg")
+    store.write_all(bundle)
+    legacy = tmp_path / "city.gpkg.snapshots"
+    legacy.mkdir()
+    old = dict(build_pack(bundle, Settings(), "2026Q3").snapshot, quarter="2026Q3")
+    (legacy / "2026Q3.json").write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    (legacy / "2026Q3.json").chmod(0o444)
+    (legacy / "notes.json").write_text("{}", encoding="utf-8")  # not a quarter: ignored
+    assert snapshots.import_legacy(store, legacy, user="admin") == ["2026Q3"]
+    assert snapshots.import_legacy(store, legacy, user="admin") == []  # once
+    assert store.quarter_snapshot("2026Q3") == json.loads(json.dumps(old))
+    assert store.quarter_snapshots()[0]["created_at"] == old["created_at"]
+    assert len(store.audit_rows(action="import_snapshot")) == 1
+    res = make_pack(bundle, Settings(), "2026Q4", tmp_path / "out", store=store, formats=(), freeze=False)
+    assert res["previous"]["quarter"] == "2026Q3"
+    (legacy / "2025Q1.json").write_text("not json", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        snapshots.import_legacy(store, legacy)
+    assert "2025Q1.json" in str(e.value) and store.quarter_list() == ["2026Q3"]
 
 
 def test_pptx_one_slide_per_page(bundle, pack, tmp_path):
@@ -224,13 +300,23 @@ def test_pdf_one_page_per_page(bundle, pack, tmp_path, engine):
         assert b"FontFile2" in data  # the CJK font is embedded (subset), so any viewer shows the Chinese
 
 
-def test_cli_pack(tmp_path, monkeypatch):
+def test_cli_pack(tmp_path, capsys):
+    from data.gpkg_store import GpkgStore
     from minsheng.cli import main
     from minsheng.settings import sample_path
     if not sample_path().exists():
         pytest.skip("shipped sample not built")
-    rc = main(["pack", "--quarter", "2026Q4", "--out-dir", str(tmp_path), "--format", "pptx",
-               "--snapshots", str(tmp_path / "s")])
-    assert rc == 0
-    assert (tmp_path / "联席会议材料-2026Q4.pptx").exists() and (tmp_path / "s" / "2026Q4.json").exists()
-    assert main(["pack", "--quarter", "Q4", "--out-dir", str(tmp_path), "--snapshots", str(tmp_path / "s")]) == 2
+    project = tmp_path / "p.gpkg"
+    shutil.copyfile(sample_path(), project)
+    args = ["pack", "--quarter", "2026Q4", "--data", str(project), "--out-dir", str(tmp_path), "--format", "pptx"]
+    assert main(args + ["--lang", "en"]) == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "joint-meeting-pack-2026Q4.pptx").exists() and "2026Q4 is frozen" in err
+    assert "Writing the PPTX: page" in err
+    store = GpkgStore(project)
+    assert store.quarter_list() == ["2026Q4"]
+    frozen = store.quarter_snapshots()
+    assert main(args) == 0  # the pack is made again; the frozen quarter is kept as it was
+    assert "2026Q4 已存档" in capsys.readouterr().err and (tmp_path / "联席会议材料-2026Q4.pptx").exists()
+    assert store.quarter_snapshots() == frozen
+    assert main(["pack", "--quarter", "Q4", "--data", str(project), "--out-dir", str(tmp_path)]) == 2

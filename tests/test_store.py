@@ -1,6 +1,7 @@
 """One store test suite, run against both stores (GeoPackage and PostGIS)."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -283,6 +284,154 @@ def test_append_audit(loaded):
     # everything else intact
     for name in ("buildings", "households", "plans"):
         assert content_version({name: back.layers[name]}) == content_version({name: b.layers[name]})
+
+
+# -- quarter snapshots: write-once, with their audit row, on both stores ----------------------
+def _raw(store, sql):
+    """Run SQL around the store's API, as another tool or a careless script would."""
+    if hasattr(store, "dsn"):
+        import psycopg
+        with psycopg.connect(store.dsn, autocommit=True) as c:
+            c.execute(sql)
+    else:
+        import sqlite3
+        c = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            c.execute(sql)
+        finally:
+            c.close()
+
+
+def test_quarter_snapshot_freeze_read_back_and_write_once(loaded):
+    from data.store import QuarterFrozen
+    store, b = loaded
+    v = store.version()
+    assert store.quarter_list() == [] and store.quarter_snapshot("2026Q3") is None
+    payload = {"plan_id": "p1", "version": v, "totals": {"households": 5, "workload": 12.5},
+               "communities": {"c1": {"households": 5, "name_zh": "学清苑"}}, "grids": {"g1-1": {"band": "ok"}}}
+    stored = store.freeze_quarter("2026q3", payload, "planner")
+    assert stored == dict(payload, quarter="2026Q3")
+    assert store.quarter_snapshot("2026Q3") == stored and store.quarter_list() == ["2026Q3"]
+    row = store.quarter_snapshots()[0]
+    assert (row["quarter"], row["created_by"], row["plan_id"], row["version"]) == ("2026Q3", "planner", "p1", v)
+    assert store.version() == v  # not part of the dataset: no version bump, no read-model refresh
+    log = store.audit_rows()
+    assert log["action"].tolist() == ["freeze_quarter"] and log["object"].tolist() == ["quarter:2026Q3"]
+    assert json.loads(log["detail"].iloc[0]) == {"plan_id": "p1", "version": v, "communities": 1, "grids": 1}
+    # a second freeze is refused and changes nothing: not the row, not the audit log
+    before = store.quarter_snapshots()
+    with pytest.raises(QuarterFrozen) as e:
+        store.freeze_quarter("2026Q3", dict(payload, totals={"households": 999}), "someone")
+    assert e.value.quarter == "2026Q3" and "write-once" in str(e.value)
+    assert "2026Q3 已存档" in e.value.text("zh") and "2026Q3 was frozen before" in e.value.text("en")
+    assert store.quarter_snapshots() == before and len(store.audit_rows()) == 1
+    # ... and the database itself refuses to change or remove a frozen quarter
+    for sql in ("UPDATE quarter_snapshots SET payload = '{}'", "DELETE FROM quarter_snapshots"):
+        with pytest.raises(Exception, match="write-once"):
+            _raw(store, sql)
+    assert store.quarter_snapshots() == before
+    with pytest.raises(DataError) as bad:
+        store.freeze_quarter("2026-3", payload, "planner")
+    assert bad.value.field == "quarter" and store.quarter_list() == ["2026Q3"]
+    store.freeze_quarter("2026Q4", {"totals": {}}, "planner")
+    assert store.quarter_list() == ["2026Q3", "2026Q4"]
+    assert [r["quarter"] for r in store.quarter_snapshots(["2026Q4"])] == ["2026Q4"]
+    # whole-dataset writes (an import, a project copy) keep the history
+    store.write_all(b)
+    assert store.quarter_snapshots()[:1] == before
+
+
+def test_concurrent_freezes_of_one_quarter_exactly_one_wins(loaded):
+    from data.store import QuarterFrozen
+    store, _ = loaded
+    handles = [other_store(store) for _ in range(3)]
+    for h in handles:
+        h.version()
+    res = _race(3, lambda i: handles[i].freeze_quarter("2026Q2", {"n": i}, f"u{i}"))
+    wins = [r for r in res if isinstance(r, dict)]
+    assert len(wins) == 1 and sum(isinstance(r, QuarterFrozen) for r in res) == 2, res
+    assert store.quarter_snapshot("2026Q2") == wins[0]
+    assert len(store.audit_rows(action="freeze_quarter")) == 1
+    for h in handles:
+        getattr(h, "close", lambda: None)()
+
+
+def test_gpkg_reading_snapshots_never_writes_and_the_table_is_registered(tmp_path):
+    import sqlite3
+
+    import pyogrio
+    store = GpkgStore(tmp_path / "p.gpkg")
+    store.write_all(make_bundle(sample_layers()))
+    store.checkpoint()
+    before = store.path.read_bytes()
+    assert store.quarter_list() == [] and store.quarter_snapshot("2026Q1") is None
+    assert store.quarter_snapshots() == []
+    assert store.path.read_bytes() == before  # no table made by a read (the shipped sample stays as it is)
+    store.freeze_quarter("2026Q1", {"totals": {"households": 5}}, "admin")
+    with sqlite3.connect(store.path) as conn:
+        contents = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+        assert contents["quarter_snapshots"] == "attributes"
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    layers = dict(pyogrio.list_layers(store.path))
+    assert "quarter_snapshots" in layers
+    assert pyogrio.read_dataframe(store.path, layer="quarter_snapshots")["quarter"].tolist() == ["2026Q1"]
+    assert len(store.load().households) == 5
+
+
+@pytest.mark.postgis
+def test_snapshots_follow_the_project_between_stores(tmp_path, pg_dsn):
+    """minsheng load copies the frozen quarters along (both directions); a quarter the target
+    has frozen is kept there."""
+    from data.postgis_store import PostgisStore
+    from minsheng.cli import main
+    gpkg = GpkgStore(tmp_path / "p.gpkg")
+    gpkg.write_all(make_bundle(sample_layers()))
+    gpkg.freeze_quarter("2026Q1", {"totals": {"households": 5}}, "alice")
+    gpkg.freeze_quarter("2026Q2", {"totals": {"households": 6}}, "bob")
+    assert main(["load", "--data", str(gpkg.path), "--dsn", pg_dsn]) == 0
+    with PostgisStore(pg_dsn) as pg:
+        assert pg.quarter_snapshots() == gpkg.quarter_snapshots()  # created_at/created_by kept
+        assert pg.audit_rows(action="import_snapshot")["object"].tolist() == ["quarter:2026Q2", "quarter:2026Q1"]
+        pg.freeze_quarter("2026Q3", {"totals": {"households": 7}}, "carol")
+    back = tmp_path / "back.gpkg"
+    assert main(["load", "--dsn", pg_dsn, "--out", str(back)]) == 0
+    assert GpkgStore(back).quarter_list() == ["2026Q1", "2026Q2", "2026Q3"]
+    assert main(["load", "--data", str(back), "--dsn", pg_dsn]) == 0  # again: nothing doubled, nothing changed
+    with PostgisStore(pg_dsn) as pg:
+        assert pg.quarter_snapshots() == GpkgStore(back).quarter_snapshots()
+
+
+@pytest.mark.postgis
+def test_pg_migration_5_and_a_forked_child_opens_its_own_pool(pg_store):
+    import os
+    from data.migrations import MIGRATIONS
+    assert MIGRATIONS[-1][0] == 5 and "CREATE TABLE quarter_snapshots" in MIGRATIONS[-1][2]
+    store = pg_store
+    store.write_all(make_bundle(sample_layers()))
+    v = store.version()
+
+    def backend():
+        with store.connection() as c:
+            return int(c.execute("SELECT pg_backend_pid()").fetchone()[0])
+    parent = backend()  # the parent's pool is open, its connection idle
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a background job's process: its own connections, the parent's left alone
+        code = 1
+        try:
+            store.freeze_quarter("2026Q1", {"totals": {}}, "job")
+            os.write(w, str(backend()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    child = int(os.read(r, 64).decode() or 0)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child and child != parent  # not the parent's session on a shared socket
+    assert store.version() == v and store.quarter_list() == ["2026Q1"]  # the parent's pool still works
+    assert store.schema_info()["migrations"][-1] == 5
 
 
 def _race(n, fn):

@@ -632,15 +632,16 @@ def pack_html(pack: Pack, *, attribution: str = "") -> str:
 
 
 def write_pdf(pack: Pack, out, *, chromium: str | None = None, attribution: str = "", keep_html=None,
-              engine: str | None = None) -> Path:
+              engine: str | None = None, progress=None) -> Path:
     """The pack as a PDF. engine "reportlab" (default when installed): drawn directly, about a
     tenth of a second for a page less than printing HTML (bench_pack: 292 pages in a few
     seconds instead of 30-55 s of Chromium on this machine); "chromium": pack_html printed by
-    headless Chromium (data/exporters/image.render_html)."""
+    headless Chromium (data/exporters/image.render_html). progress: callable(pages done, pages)
+    (reportlab: after each page; Chromium prints every page in one call: once, at the end)."""
     if engine is None:
         engine = "reportlab" if cjk_truetype_font() else "chromium"
     if engine == "reportlab":
-        return write_pdf_reportlab(pack, out, attribution=attribution)
+        return write_pdf_reportlab(pack, out, attribution=attribution, progress=progress)
     from data.exporters.image import render_html
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="minsheng-pack-") as d:
@@ -648,7 +649,10 @@ def write_pdf(pack: Pack, out, *, chromium: str | None = None, attribution: str 
         page.write_text(pack_html(pack, attribution=attribution), encoding="utf-8")
         if keep_html:
             Path(keep_html).write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
-        return render_html(page, out, fmt="pdf", wait_ms=1000, timeout=600, chromium=chromium)
+        res = render_html(page, out, fmt="pdf", wait_ms=1000, timeout=600, chromium=chromium)
+    if progress is not None:
+        progress(len(pack.pages), len(pack.pages))
+    return res
 
 
 # reportlab embeds TrueType outlines only (Noto CJK is CFF): a TrueType CJK font, subset-embedded
@@ -671,7 +675,7 @@ def cjk_truetype_font() -> str | None:
     return None
 
 
-def write_pdf_reportlab(pack: Pack, out, *, attribution: str = "") -> Path:
+def write_pdf_reportlab(pack: Pack, out, *, attribution: str = "", progress=None) -> Path:
     """A4 landscape pages drawn with reportlab (tables via platypus Table, maps as paths)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -799,6 +803,8 @@ def write_pdf_reportlab(pack: Pack, out, *, attribution: str = "") -> Path:
         text(left, 6 * mm, attribution, 7, colors.HexColor("#888888"))
         text(right, 6 * mm, t("pack_page", pack.lang).format(n=i + 1, total=n), 7.5, colors.HexColor("#888888"), "r")
         c.showPage()
+        if progress is not None:
+            progress(i + 1, n)
     c.save()
     return out
 
@@ -930,7 +936,8 @@ class _Slide:
         self.xml = []
 
 
-def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
+def write_pptx(pack: Pack, out, *, attribution: str = "", progress=None) -> Path:
+    """The pack as 16:9 slides, one per page. progress: callable(pages done, pages)."""
     from pptx import Presentation
     from pptx.util import Inches
     lang = pack.lang
@@ -980,6 +987,8 @@ def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
         s.text(0.5, 7.1, 9.0, 0.3, attribution, 7, color="888888")
         s.text(10.8, 7.1, 2.1, 0.3, t("pack_page", lang).format(n=i + 1, total=n), 8, color="888888", align="r")
         s.flush()
+        if progress is not None:
+            progress(i + 1, n)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     prs.save(str(out))
@@ -990,17 +999,25 @@ def write_pptx(pack: Pack, out, *, attribution: str = "") -> Path:
 # one call for the CLI and the dashboard
 
 def make_pack(bundle, settings, quarter: str, out_dir, *, lang: str = "zh", personal: bool = False,
-              grid_pages: bool = False, snapshots=None, formats=("pdf", "pptx"), freeze: bool = True,
+              grid_pages: bool = False, store=None, user: str = "", formats=("pdf", "pptx"), freeze: bool = True,
               progress=None, chromium: str | None = None) -> dict:
     """Build the pack, write the requested formats into out_dir and freeze the quarter's
-    snapshot in `snapshots` (a directory, data/snapshots; None = do not read or freeze).
-    Returns {"pack": Pack, "files": {fmt: Path}, "snapshot": Path|None, "frozen_now": bool,
+    snapshot in `store` (its quarter_snapshots table, data/snapshots; None = neither read the
+    previous quarter nor freeze). A quarter frozen before is never overwritten: the pack is
+    still written and "refused" holds the QuarterFrozen (worded by its text(lang)).
+
+    progress: callable(done, total, what): while the pages are built, what is the step
+    (cover, audit, community C001, ...) and done/total count the steps; while a file is
+    written, what is "pdf" or "pptx" and done/total count its pages.
+
+    Returns {"pack": Pack, "files": {fmt: Path}, "quarter": str, "snapshot": the payload frozen
+    now or None, "frozen_now": bool, "refused": QuarterFrozen | None, "previous": dict | None,
     "seconds": {...}}."""
     from data import snapshots as snaps
     from data.schema import ATTRIBUTION
-    snaps.parse_quarter(quarter)
-    quarter = quarter.upper()
-    previous = snaps.read(snapshots, snaps.previous_quarter(quarter)) if snapshots is not None else None
+    from data.store import QuarterFrozen
+    quarter = snaps.normal_quarter(quarter)
+    previous = snaps.read(store, snaps.previous_quarter(quarter)) if store is not None else None
     report = progress or (lambda done, total, what: None)
     t0 = time.perf_counter()
     pack = build_pack(bundle, settings, quarter, lang=lang, personal=personal, grid_pages=grid_pages,
@@ -1010,19 +1027,24 @@ def make_pack(bundle, settings, quarter: str, out_dir, *, lang: str = "zh", pers
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{t('pack', lang)}-{quarter}" if lang == "zh" else f"joint-meeting-pack-{quarter}"
     files = {}
-    if "pdf" in formats:
-        report(len(pack.pages), len(pack.pages), "pdf")
+    for fmt in ("pdf", "pptx"):
+        if fmt not in formats:
+            continue
+        report(0, len(pack.pages), fmt)
         t1 = time.perf_counter()
-        files["pdf"] = write_pdf(pack, out_dir / f"{stem}.pdf", chromium=chromium, attribution=ATTRIBUTION)
-        seconds["pdf"] = time.perf_counter() - t1
-    if "pptx" in formats:
-        report(len(pack.pages), len(pack.pages), "pptx")
-        t1 = time.perf_counter()
-        files["pptx"] = write_pptx(pack, out_dir / f"{stem}.pptx", attribution=ATTRIBUTION)
-        seconds["pptx"] = time.perf_counter() - t1
-    snap_path, frozen_now = None, False
-    if snapshots is not None and freeze:
-        snap_path, frozen_now = snaps.freeze(snapshots, quarter, pack.snapshot)
+        pages_done = (lambda done, total, fmt=fmt: report(done, total, fmt))
+        if fmt == "pdf":
+            files[fmt] = write_pdf(pack, out_dir / f"{stem}.pdf", chromium=chromium, attribution=ATTRIBUTION,
+                                   progress=pages_done)
+        else:
+            files[fmt] = write_pptx(pack, out_dir / f"{stem}.pptx", attribution=ATTRIBUTION, progress=pages_done)
+        seconds[fmt] = time.perf_counter() - t1
+    stored, refused = None, None
+    if store is not None and freeze:
+        try:
+            stored = snaps.freeze(store, quarter, pack.snapshot, user)
+        except QuarterFrozen as e:
+            refused = e
     seconds["all"] = time.perf_counter() - t0
-    return {"pack": pack, "files": files, "snapshot": snap_path, "frozen_now": frozen_now, "seconds": seconds,
-            "previous": previous}
+    return {"pack": pack, "files": files, "quarter": quarter, "snapshot": stored, "frozen_now": stored is not None,
+            "refused": refused, "seconds": seconds, "previous": previous}

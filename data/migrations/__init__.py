@@ -173,6 +173,26 @@ CREATE INDEX login_failures_username ON login_failures (username, ts);
 CREATE INDEX login_failures_client ON login_failures (client, ts);
 """
 
+SNAPSHOTS = """
+CREATE TABLE quarter_snapshots (
+    quarter text PRIMARY KEY CHECK (quarter ~ '^[0-9]{4}Q[1-4]$'),
+    created_at text NOT NULL,
+    created_by text NOT NULL,
+    plan_id text,
+    version text,
+    payload text NOT NULL
+);
+CREATE FUNCTION quarter_snapshots_write_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'quarter snapshots are write-once';
+END
+$$;
+CREATE TRIGGER quarter_snapshots_no_change BEFORE UPDATE OR DELETE ON quarter_snapshots
+    FOR EACH ROW EXECUTE FUNCTION quarter_snapshots_write_once();
+CREATE TRIGGER quarter_snapshots_no_truncate BEFORE TRUNCATE ON quarter_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION quarter_snapshots_write_once();
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "init: contract tables, dataset_version, GiST and foreign-key indexes", INIT),
     (2, "users: dashboard accounts (scrypt password hashes, role, own grid)", USERS),
@@ -180,4 +200,6 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
      READ_MODEL),
     (4, "sessions: server-side sessions (token hashes) and failed logins for throttling (data/auth_store.py)",
      SESSIONS),
+    (5, "quarter snapshots: frozen, write-once aggregates of a quarter for the joint-meeting pack "
+        "(data/snapshots.py)", SNAPSHOTS),
 )

@@ -3,7 +3,8 @@
     minsheng load --data PROJECT.gpkg --dsn postgresql://user@host/db      # GeoPackage -> PostGIS
     minsheng load --dsn postgresql://user@host/db --out PROJECT.gpkg       # PostGIS -> GeoPackage
 
-The target is replaced as a whole, atomically (one transaction / one file rename).
+The target is replaced as a whole, atomically (one transaction / one file rename); the frozen
+quarter snapshots (data/snapshots) are copied along, a quarter the target has frozen is kept.
 Prints one progress line per layer (row counts only, never row contents).
 """
 from __future__ import annotations
@@ -55,9 +56,11 @@ def _copy(args, reverse, line, t0) -> int:
         if not reverse:
             src = args.data or str(sample_path())
             print(f"reading {src} ...", flush=True)
-            bundle = GpkgStore(src).load()
+            source = GpkgStore(src)
+            bundle = source.load()
             print(f"writing to {_redact(args.dsn)} (one transaction):", flush=True)
             pg.write_all(bundle, progress=line)
+            _snapshots(source, pg)
             print(f"done: dataset version {pg.version()} in {time.perf_counter() - t0:.1f}s", flush=True)
             return 0
         out = args.out or args.data
@@ -65,12 +68,22 @@ def _copy(args, reverse, line, t0) -> int:
             raise DataError("--reverse needs --out PROJECT.gpkg (or --data PROJECT.gpkg) to write to")
         print(f"reading {_redact(args.dsn)} (one snapshot) ...", flush=True)
         bundle = pg.load()
-    for layer in LAYERS:
-        line(layer.name, len(bundle.layers[layer.name]))
-    print(f"writing {out} ...", flush=True)
-    GpkgStore(out).write_all(bundle)
+        for layer in LAYERS:
+            line(layer.name, len(bundle.layers[layer.name]))
+        print(f"writing {out} ...", flush=True)
+        target = GpkgStore(out)
+        target.write_all(bundle)
+        _snapshots(pg, target)
     print(f"done: {out} in {time.perf_counter() - t0:.1f}s", flush=True)
     return 0
+
+
+def _snapshots(source, target) -> None:
+    """The frozen quarter snapshots follow the project (data/snapshots.copy_snapshots)."""
+    from data.snapshots import copy_snapshots
+    copied = copy_snapshots(source, target)
+    if copied:
+        print(f"  quarter snapshots: {', '.join(copied)}", flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
