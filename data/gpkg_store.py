@@ -59,6 +59,8 @@ INDEXES = (
     ("users_username", "users", "username"),
     ("audit_log_action", "audit_log", "action"),
     ("audit_log_user", "audit_log", '"user"'),
+    ("gates_compound", "gates", "compound_id"),
+    ("scenarios_id", "scenarios", "id"),
 )
 
 
@@ -203,12 +205,14 @@ class GpkgStore(SqlStore):
             raise DataError(f"not a Minsheng project: layers {', '.join(missing)} are missing "
                             f"(has: {', '.join(sorted(t for t in tables if not t.startswith(('gpkg_', 'rtree_', 'sqlite_')))) or 'none'}); "
                             f"nothing was changed", file=str(self.path))
-        if "dataset_version" not in tables or "plan_leases" not in tables:
+        if "dataset_version" not in tables or "plan_leases" not in tables or \
+                any(layer.name not in tables for layer in LAYERS):
             self._upgrade(conn, tables)
 
     def _upgrade(self, conn, tables: set[str]) -> None:
         """Add what this version needs to a project made by an earlier one (or by GDAL only):
-        missing contract layers, version tables, indexes, per-building aggregates."""
+        missing contract layers (e.g. compounds, gates and scenarios, new in this version; they
+        start empty), version tables, indexes, per-building aggregates."""
         missing_layers = [layer for layer in LAYERS if layer.name not in tables]
         if missing_layers:
             _create_layers(self.path, missing_layers, extra=False)
@@ -216,6 +220,8 @@ class GpkgStore(SqlStore):
         try:
             c.execute("BEGIN IMMEDIATE")
             if "dataset_version" in self._tables(c) and "plan_leases" in self._tables(c):
+                for name, table, cols in INDEXES:
+                    c.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
                 c.execute("COMMIT")
                 return
             self._create_extra(c)
@@ -391,6 +397,15 @@ class GpkgStore(SqlStore):
 
     def _lock_dataset(self, conn) -> None:
         return None  # BEGIN IMMEDIATE already serialises every writer of the file
+
+    def _geom_sql(self) -> str:
+        return "?"
+
+    def _geom_value(self, geom):
+        return to_gpkg_blobs([geom])[0]
+
+    def _geometry_written(self, conn, table: str, geoms) -> None:
+        self._extend_extent(conn, table, gpd.GeoDataFrame(geometry=list(geoms), crs=CRS))
 
     # -- creating a file -------------------------------------------------------------------
     def write_all(self, bundle, *, progress=None) -> None:
