@@ -213,13 +213,14 @@ class GpkgStore(SqlStore):
         """Add what this version needs to a project made by an earlier one (or by GDAL only):
         missing contract layers (e.g. compounds, gates and scenarios, new in this version; they
         start empty), version tables, indexes, per-building aggregates."""
-        missing_layers = [layer for layer in LAYERS if layer.name not in tables]
-        if missing_layers:
-            _create_layers(self.path, missing_layers, extra=False)
         c = self._connect()
         try:
             c.execute("BEGIN IMMEDIATE")
-            if "dataset_version" in self._tables(c) and "plan_leases" in self._tables(c):
+            have = self._tables(c)
+            missing_layers = [layer for layer in LAYERS if layer.name not in have]
+            if missing_layers:
+                _add_layers(c, missing_layers)
+            if "dataset_version" in have and "plan_leases" in have:
                 for name, table, cols in INDEXES:
                     c.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
                 c.execute("COMMIT")
@@ -454,6 +455,50 @@ def _create_layers(path: Path, layers, *, extra: bool = True, store: "GpkgStore 
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+_RTREE_SHADOW = ("_node", "_parent", "_rowid")
+_GPKG_META = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+
+
+def _add_layers(conn: sqlite3.Connection, layers) -> None:
+    """Add empty contract layers to an open project, inside the caller's transaction, with GDAL's
+    own DDL: GDAL makes the layers in a scratch GeoPackage, and its statements (table, R-tree,
+    triggers) and gpkg_* rows are replayed here. GDAL never writes a file this process has open
+    with Python's SQLite: two SQLite libraries in one process do not see each other's locks, and
+    the file would be corrupted."""
+    import tempfile
+    names = [layer.name for layer in layers]
+    with tempfile.TemporaryDirectory(prefix="minsheng-layers-") as d:
+        scratch = Path(d) / "layers.gpkg"
+        _create_layers(scratch, layers, extra=False)
+        src = sqlite3.connect(str(scratch))
+        try:
+            have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for meta in _GPKG_META:  # a GeoPackage not made by GDAL may lack GDAL's optional tables
+                if meta not in have:
+                    row = src.execute("SELECT sql FROM sqlite_master WHERE name = ?", (meta,)).fetchone()
+                    if row:
+                        conn.execute(row[0])
+            marks = ", ".join("?" * len(names))
+            rtrees = [f"rtree_{n}_geom" for n in names]
+            objs = src.execute(
+                f"SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND (tbl_name IN ({marks}) "
+                f"OR name IN ({', '.join('?' * len(rtrees))})) ORDER BY rowid", (*names, *rtrees)).fetchall()
+            for kind, name, sql in objs:
+                if kind == "table" and name.startswith("rtree_") and name.endswith(_RTREE_SHADOW):
+                    continue  # made by CREATE VIRTUAL TABLE ... USING rtree
+                conn.execute(sql)
+            for meta in _GPKG_META:
+                cols = [r[1] for r in src.execute(f'PRAGMA table_info("{meta}")')]
+                if not cols:
+                    continue
+                rows = src.execute(f'SELECT {", ".join(cols)} FROM "{meta}" WHERE table_name IN ({marks})',
+                                   names).fetchall()
+                conn.executemany(f'INSERT OR IGNORE INTO "{meta}" ({", ".join(cols)}) '
+                                 f'VALUES ({", ".join("?" * len(cols))})', rows)
+        finally:
+            src.close()
 
 
 @contextlib.contextmanager

@@ -604,3 +604,39 @@ def test_missing_postgres_fails_clearly_unless_skip_is_set(tmp_path):
     assert r.returncode != 0 and "PostgreSQL server binaries" in r.stdout and "MINSHENG_SKIP_POSTGIS" in r.stdout
     r = subprocess.run(cmd, env={**env, "MINSHENG_SKIP_POSTGIS": "1"}, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "1 skipped" in r.stdout
+
+
+def test_gpkg_of_an_earlier_version_gets_empty_compounds_gates_and_scenarios(tmp_path):
+    """A project written before compounds, gates and scenarios were layers is upgraded when
+    opened: the three layers are added empty (GDAL-made, in gpkg_contents), nothing else changes."""
+    import sqlite3
+    path = tmp_path / "old.gpkg"
+    GpkgStore(path).write_all(make_bundle(sample_layers()))
+    with sqlite3.connect(path) as c:
+        for t in ("compounds", "gates", "scenarios"):
+            for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (t,)).fetchall():
+                c.execute(f'DROP TRIGGER "{r[0]}"')
+            c.execute(f'DROP TABLE IF EXISTS "rtree_{t}_geom"')     # the R-tree and its shadow tables
+            c.execute(f'DROP TABLE "{t}"')
+            for meta in ("gpkg_contents", "gpkg_geometry_columns"):
+                c.execute(f"DELETE FROM {meta} WHERE table_name = ?", (t,))
+            c.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (t,))
+    store = GpkgStore(path)
+    rm = store.read_model()
+    assert rm.compounds.empty and rm.gates.empty and store.scenarios().empty
+    assert len(rm.buildings) == 3
+    with sqlite3.connect(path) as c:
+        kinds = dict(c.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+    assert kinds["compounds"] == kinds["gates"] == "features" and kinds["scenarios"] == "attributes"
+    assert store.save_scenario({"name": "x", "service_type": "clinic", "k": 1}, "u") == "S1"
+    # the added layers are real GeoPackage layers: written through the store, read back by GDAL
+    layers = sample_layers()
+    store.replace_layers({"compounds": layers["compounds"], "gates": layers["gates"]})
+    store.add_gate("w2", Point(116.3335, 40.011), "u")
+    store.move_gate("n10", Point(116.3312, 40.01), "u")
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert c.execute("SELECT count(*) FROM rtree_gates_geom").fetchone()[0] == 4
+    import pyogrio
+    g = pyogrio.read_dataframe(path, layer="gates")
+    assert g["id"].tolist() == ["n10", "n11", "n12", "G1"] and g.crs.to_epsg() == 4326
