@@ -230,7 +230,7 @@ def scenario_panel(ctx, p, st) -> list:
     s, run = _scenario(ctx, p)
     if not run:
         return []
-    res, w = run
+    res, _ = run
     wlabel = t("site_households", p.lang) if s["weight"] == "households" else next(
         (g.label(p.lang) for g in key_groups() if g.key == s["weight"]), s["weight"])
     title = t("site_title", p.lang).format(k=int(s["k"]), stype=st.label(p.lang))

@@ -147,8 +147,10 @@ def parse_scenario(raw) -> dict | None:
     k, stype, weight = s.get("k"), s.get("stype"), s.get("weight") or "households"
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_NEW_POINTS:
         return None
-    if not isinstance(stype, str) or not isinstance(weight, str):
+    if not isinstance(stype, str) or not isinstance(weight, str) or len(stype) > 64:
         return None
+    if weight != "households" and weight not in visible_groups():
+        return None  # weights are households or a key group an aggregate may show (never a sensitive one)
     cap = s.get("capacity")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_CAPACITY):
         return None

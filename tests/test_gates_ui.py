@@ -280,5 +280,12 @@ def test_malformed_clicks_and_scenarios_are_answered_not_500(setup):
     assert "1–20" in res[ids.SITE_MSG]["children"] and ids.SITING not in res
     res = site_edit(app, planner, (ids.BTN_SITE_LOAD, "n_clicks", 1), saved={"x": 1})
     assert res[ids.SITE_MSG]["children"] == "请先在列表中选择一个已保存的方案"
+    # a scenario weighted by a sensitive key group is never scored for the map (crafted by a client)
+    from tests.dash_client import call
+    b = app.server.config["MINSHENG_CONTEXT"].bundle()
+    for weight, shown in (("released_prisoner", False), ("disabled", False), ("empty_nest_elderly", True)):
+        raw = json.dumps({"stype": "clinic", "k": 1, "weight": weight})
+        panel = str(call(app, f"{ids.PANEL}.children", params(b, view="circle", stype="clinic", siting=raw)))
+        assert ("site-compare" in panel) == shown, weight
     assert store.version() == v and store.scenarios().empty
     assert not set(store.load().audit_log["action"]) & {"add_gate", "move_gate", "close_gate", "save_scenario"}
