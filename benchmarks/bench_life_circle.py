@@ -101,16 +101,16 @@ def bench_siting(a, world):
 
 def bench_gates(settings):
     from data.gpkg_store import GpkgStore
-    from data.importers.osm_gates import for_bundle
+    from data.importers.osm_gates import from_bundle
     from geo.crs import metric_crs
     from geo.gates import compound_zones, gate_network, snap_zoned
     from geo.life_circle import scopes
     from data.catalogue import key_groups
     b = GpkgStore(settings.data_path).load()
     cat = settings.life_circles()
-    cg = for_bundle(b)
-    closed = tuple(cg.compounds.loc[cg.compounds["closed_default"], "id"])
-    shut = tuple(cg.gates.loc[cg.gates["closed_default"] & (cg.gates["compound_id"] != ""), "id"])
+    cg = from_bundle(b)
+    closed = tuple(cg.compounds.loc[cg.compounds["closed"], "id"])
+    shut = tuple(cg.gates.loc[cg.gates["closed"] & (cg.gates["compound_id"] != ""), "id"])
     crs = metric_crs(b.walk_edges)
     groups = [g.key for g in key_groups()]
     st = building_stats(b.households, groups)

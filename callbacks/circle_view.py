@@ -3,13 +3,11 @@ uncovered households per grid; closed compounds crossed at gates; "why outside" 
 building); "where to add" (siting scenario). Results cached per (dataset version, parameters)."""
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-import json
-
-import geopandas as gpd
 import shapely
-from dash import Input, Output, State, ctx as dash_ctx, html, no_update
+from dash import html
 
 from data.catalogue import key_groups, service_type
 from geo.network import build_walk_graph
@@ -119,7 +117,8 @@ def _scenario(ctx, p):
     s = lcm.parse_scenario(p.siting)
     if not s or s.get("stype") != p.stype:
         return None, None
-    return s, lcm.scenario(ctx, p.stype, _reach(p), int(s["k"]), s.get("weight", "households"), p.closed, p.shut)
+    return s, lcm.scenario(ctx, p.stype, _reach(p), int(s["k"]), s["weight"], p.closed, p.shut, s.get("capacity"),
+                           s.get("points"))
 
 
 def scenario_traces(ctx, p) -> list:
@@ -137,7 +136,8 @@ def scenario_traces(ctx, p) -> list:
     circ = circle_polygons(net.graph, pts, circle_params(p.minutes, p.speed), point_snap=net.bsnap.take(res.chosen))
     name = t("site_proposed", p.lang)
     labels = [f"{i + 1}" for i in range(len(res.chosen))]
-    hover = [f"{name} {i + 1} · {t('site_gain', p.lang).format(n=g)}" for i, g in enumerate(res.gain_by_choice)]
+    gain = "site_serves" if res.capacity else "site_gain"
+    hover = [f"{name} {i + 1} · {t(gain, p.lang).format(n=g)}" for i, g in enumerate(res.gain_by_choice)]
     return (circle_traces(circ, {p.stype: "#8e44ad"}, {p.stype: f"{name} · {p.minutes:g} {t('minutes', p.lang)}"},
                           opacity=0.2)
             + [proposed_trace(pts, name, labels, hover)])
@@ -242,46 +242,74 @@ def why_panel(ctx, p, st):
     return html.Div([html.P(x) for x in lines], id="why-outside")
 
 
+def _num(x) -> str:
+    return f"{x:,.0f}"
+
+
 def scenario_panel(ctx, p, st) -> list:
+    """Today vs the scenario in figures: households and persons within reach (and the weighting
+    key group), their shares, a bar chart, and the points with what each serves."""
+    from dash import dcc
+    from layers.life_circle import site_compare_figure
     s, run = _scenario(ctx, p)
     if not run:
         return []
-    res, w = run
-    from data.catalogue import key_groups
-    wlabel = t("site_households", p.lang) if s.get("weight") in (None, "", "households") else next(
-        (g.label(p.lang) for g in key_groups() if g.key == s.get("weight")), s.get("weight"))
-    head = html.H3(t("site_title", p.lang).format(k=int(s["k"]), stype=st.label(p.lang)), id="site-title")
+    res, _ = run
+    wlabel = t("site_households", p.lang) if s["weight"] == "households" else next(
+        (g.label(p.lang) for g in key_groups() if g.key == s["weight"]), s["weight"])
+    title = t("site_title", p.lang).format(k=int(s["k"]), stype=st.label(p.lang))
+    if s.get("points") is not None:
+        title += t("site_adjusted", p.lang)
+    head = [html.H3(title, id="site-title")]
+    if s.get("name"):
+        head.append(html.P(t("site_loaded", p.lang).format(name=s["name"]), className="hint", id="site-name"))
+    if s.get("capacity"):
+        head.append(html.P(t("site_capacity_note", p.lang).format(c=int(s["capacity"]), w=wlabel), className="hint",
+                           id="site-capacity"))
     if not len(res.chosen):
-        return [head, html.P(t("site_nothing", p.lang))]
+        return head + [html.P(t("site_nothing", p.lang))]
     b = ctx.bundle()
+    fig = lcm.scenario_figures(ctx, res)
+
+    def row(label, today, scen, share=False):
+        if share:
+            cells = [_pct(today), _pct(scen), f"{100 * (scen - today):+.1f} pp" if np.isfinite(scen - today) else "—"]
+        else:
+            cells = [_num(today), _num(scen), f"{scen - today:+,.0f}"]
+        return html.Tr([html.Td(label)] + [html.Td(c, className="num") for c in cells])
+
+    hh, pp = fig["households"], fig["persons"]
     rows = [html.Tr([html.Th(""), html.Th(t("site_today", p.lang)), html.Th(t("site_scenario", p.lang)),
                      html.Th(t("site_change", p.lang))]),
-            html.Tr([html.Td(t("site_covered", p.lang).format(w=wlabel)), html.Td(f"{res.covered_before:,.0f}",
-                                                                                  className="num"),
-                     html.Td(f"{res.covered_after:,.0f}", className="num"),
-                     html.Td(f"+{res.covered_after - res.covered_before:,.0f}", className="num")]),
-            html.Tr([html.Td(t("site_share", p.lang)), html.Td(_pct(res.share_before), className="num"),
-                     html.Td(_pct(res.share_after), className="num"),
-                     html.Td(f"+{100 * (res.share_after - res.share_before):.1f} pp", className="num")])]
+            row(t("site_covered", p.lang).format(w=t("site_households", p.lang)), hh["before"], hh["after"]),
+            row(t("site_share", p.lang), hh["share_before"], hh["share_after"], share=True),
+            row(t("site_covered", p.lang).format(w=t("persons", p.lang)), pp["before"], pp["after"]),
+            row(t("site_share_persons", p.lang), pp["share_before"], pp["share_after"], share=True)]
+    cats = [t("site_households", p.lang), t("persons", p.lang)]
+    today, scen = [hh["share_before"], pp["share_before"]], [hh["share_after"], pp["share_after"]]
+    if s["weight"] != "households":
+        rows += [row(t("site_covered", p.lang).format(w=wlabel), res.covered_before, res.covered_after),
+                 row(t("site_share_of", p.lang).format(w=wlabel), res.share_before, res.share_after, share=True)]
+        cats.append(wlabel)
+        today.append(res.share_before)
+        scen.append(res.share_after)
+    chart = dcc.Graph(id="site-chart", config={"displayModeBar": False, "staticPlot": True},
+                      figure=site_compare_figure(cats, [0 if not np.isfinite(v) else v for v in today],
+                                                 [0 if not np.isfinite(v) else v for v in scen],
+                                                 (t("site_today", p.lang), t("site_scenario", p.lang)),
+                                                 t("site_chart_title", p.lang)))
+    gain_key = "site_serves" if s.get("capacity") else "site_gain"
     picks = [html.Tr([html.Td(f"{t('site_proposed', p.lang)} {i + 1}"),
                       html.Td(_building_name(b.buildings.iloc[c])),
-                      html.Td(t("site_gain", p.lang).format(n=g), className="num")])
+                      html.Td(t(gain_key, p.lang).format(n=g), className="num")])
              for i, (c, g) in enumerate(zip(res.chosen, res.gain_by_choice))]
-    return [head, html.Table(rows, id="site-compare"), html.Table(picks, id="site-picks"),
-            html.P(t("site_note", p.lang), className="hint")]
+    return head + [html.Table(rows, id="site-compare"), chart, html.Table(picks, id="site-picks"),
+                   html.P(t("site_note", p.lang), className="hint")]
 
 
 def register(app, ctx):
-    @app.callback(Output(ids.SITING, "data"), Input(ids.BTN_SITE, "n_clicks"), Input(ids.BTN_SITE_CLEAR, "n_clicks"),
-                  State(ids.CIRCLE_TYPE, "value"), State(ids.SITE_K, "value"), State(ids.SITE_WEIGHT, "value"),
-                  prevent_initial_call=True)
-    def propose(_n, _clear, stype, k, weight):
-        if dash_ctx.triggered_id == ids.BTN_SITE_CLEAR:
-            return None
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            return no_update
-        if not stype or not 1 <= k <= 20:
-            return no_update
-        return json.dumps({"stype": stype, "k": k, "weight": weight or "households"}, sort_keys=True)
+    """The siting scenario's callbacks (propose, adjust on the map, save, reload) are in
+    callbacks/siting_view.py; the gate editor's in callbacks/gates_view.py."""
+    from callbacks import gates_view, siting_view
+    siting_view.register(app, ctx)
+    gates_view.register(app, ctx)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dash import Input, Output, dcc, html
 
-from callbacks import exports, ids
+from callbacks import exports, ids, siting_view
 from data.catalogue import service_types
 from data.schema import ATTRIBUTION
 from layers.overview import ALL_LAYERS
@@ -38,19 +38,6 @@ def default_circle_type(present) -> str:
     return present[0] if present else ""
 
 
-def siting_controls(lang):
-    from data.catalogue import key_groups
-    weights = [{"label": t("site_households", lang), "value": "households"}] + [
-        {"label": g.label(lang), "value": g.key} for g in key_groups() if not g.sensitive]
-    return [html.H3(t("site_head", lang)),
-            html.Label(t("site_k", lang)),
-            dcc.Input(id=ids.SITE_K, type="number", min=1, max=20, step=1, value=3, style={"width": "60px"}),
-            html.Label(t("site_weight", lang)),
-            dropdown(lang, id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
-            html.Button(t("site_button", lang), id=ids.BTN_SITE, className="btn primary"),
-            html.Button(t("site_clear", lang), id=ids.BTN_SITE_CLEAR, className="btn")]
-
-
 def lifecircle_controls(ctx, lang):
     cat = ctx.settings.life_circles()
     return [html.H3(t("lc_tier", lang)),
@@ -62,25 +49,26 @@ def lifecircle_controls(ctx, lang):
                            options=[{"label": p.label(lang), "value": p.key} for p in cat.profiles])]
 
 
-def gate_controls(ctx, lang):
+def gate_controls(ctx, lang, user):
+    """Closed compounds and shut gates (what-if switches for everyone, starting from the stored
+    state), then the click mode and the gate editor (callbacks/gates_view.py)."""
+    from callbacks import gates_view
     from callbacks.life_circle_model import compounds_gates, default_closed
     cg = compounds_gates(ctx)
     closed, shut = default_closed(ctx)
     if not len(cg.compounds):
         return [html.H3(t("gates_head", lang)), html.P(t("gates_none", lang), className="hint"),
                 dcc.Checklist(id=ids.GATED_COMPOUNDS, value=[], options=[]),
-                dcc.Checklist(id=ids.SHUT_GATES, value=[], options=[])]
-    names = {i: n or t("unnamed_compound", lang).format(id=i)
-             for i, n in zip(cg.compounds["id"], cg.compounds["name"].fillna(""))}
-    g = cg.gates[cg.gates["compound_id"] != ""]
+                dcc.Checklist(id=ids.SHUT_GATES, value=[], options=[]), *gates_view.controls(ctx, lang, user)]
+    names = gates_view.compound_names(ctx, lang)
     return [html.H3(t("gates_head", lang)),
             html.Label(t("gates_closed_compounds", lang), className="hint"),
             dcc.Checklist(id=ids.GATED_COMPOUNDS, value=list(closed), className="checklist",
                           options=[{"label": names[i], "value": i} for i in cg.compounds["id"]]),
             html.Label(t("gates_shut", lang), className="hint"),
             dcc.Checklist(id=ids.SHUT_GATES, value=list(shut), className="checklist",
-                          options=[{"label": f"{names.get(c, c)} · {gid}", "value": gid}
-                                   for gid, c in zip(g["id"], g["compound_id"])])]
+                          options=gates_view.gate_options(ctx, lang, on_compounds=True)),
+            *gates_view.controls(ctx, lang, user)]
 
 
 def shell():
@@ -165,10 +153,10 @@ def page(ctx, lang: str):
                                             {"label": t("speed_elderly", lang),
                                              "value": ctx.settings.elderly_speed_m_min},
                                             {"label": t("speed_gb", lang), "value": 0}]),
-                    *siting_controls(lang),
+                    *siting_view.controls(ctx, lang, user),
                 ]),
                 html.Div(id=ids.CONTROLS_LIFECIRCLE, style={"display": "none"}, children=lifecircle_controls(ctx, lang)),
-                html.Div(id=ids.CONTROLS_GATES, style={"display": "none"}, children=gate_controls(ctx, lang)),
+                html.Div(id=ids.CONTROLS_GATES, style={"display": "none"}, children=gate_controls(ctx, lang, user)),
                 html.Div(id=ids.CONTROLS_PLANNER, style={"display": "none"}, children=[
                     html.P(t("planner_help", lang), className="hint"),
                     html.Button(t("copy_draft", lang), id=ids.BTN_COPY, className="btn"),

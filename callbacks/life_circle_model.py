@@ -31,14 +31,16 @@ def catalogue(ctx):
 
 
 def compounds_gates(ctx):
-    from data.importers.osm_gates import for_bundle
-    return ctx.cached("compounds_gates", (), lambda: for_bundle(ctx.bundle()))
+    """The dataset's compounds and gates (store layers of the read model)."""
+    from data.importers.osm_gates import from_bundle
+    return from_bundle(ctx.bundle())
 
 
 def default_closed(ctx) -> tuple[tuple, tuple]:
+    """(closed compound ids, shut gate ids) as stored: what the gate controls start from."""
     cg = compounds_gates(ctx)
-    return (tuple(cg.compounds.loc[cg.compounds["closed_default"], "id"]),
-            tuple(cg.gates.loc[cg.gates["closed_default"] & (cg.gates["compound_id"] != ""), "id"]))
+    return (tuple(cg.compounds.loc[cg.compounds["closed"], "id"]),
+            tuple(cg.gates.loc[cg.gates["closed"] & (cg.gates["compound_id"].fillna("") != ""), "id"]))
 
 
 def network(ctx, closed: tuple = (), shut: tuple = (), profile: str = "general") -> Net:
@@ -128,27 +130,94 @@ def explanation(ctx, building_id, stype, reach_m, closed=(), shut=()):
 
 # -- siting -------------------------------------------------------------------
 
+MAX_NEW_POINTS = 20
+MAX_CAPACITY = 1_000_000
+
+
 def parse_scenario(raw) -> dict | None:
+    """The siting scenario a client sent (JSON): {stype, k, weight, capacity (None = no limit),
+    points (candidate building ids once the user moved or reloaded them; None = solve)},
+    normalised; None for anything malformed (never an error: the view then shows no scenario)."""
     try:
         s = json.loads(raw) if isinstance(raw, str) and raw else None
     except ValueError:
         return None
-    return s if isinstance(s, dict) and s.get("k") else None
+    if not isinstance(s, dict):
+        return None
+    k, stype, weight = s.get("k"), s.get("stype"), s.get("weight") or "households"
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_NEW_POINTS:
+        return None
+    if not isinstance(stype, str) or not isinstance(weight, str) or len(stype) > 64:
+        return None
+    if weight != "households" and weight not in visible_groups():
+        return None  # weights are households or a key group an aggregate may show (never a sensitive one)
+    cap = s.get("capacity")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_CAPACITY):
+        return None
+    pts = s.get("points")
+    if pts is not None and (not isinstance(pts, list) or len(pts) > MAX_NEW_POINTS
+                            or not all(isinstance(x, str) and len(x) <= 64 for x in pts)):
+        return None
+    out = {"stype": stype, "k": k, "weight": weight, "capacity": cap}
+    if pts is not None:
+        out["points"] = list(pts)
+    if isinstance(s.get("name"), str):
+        out["name"] = s["name"][:80]
+    return out
 
 
-def scenario(ctx, stype, reach_m, k, weight, closed=(), shut=()):
-    """Siting result for 'add k points of stype', candidates = every building (its footprint's
-    point), demand = buildings weighted by households or by one key group's households."""
-    from geo.siting import site
+def dump_scenario(s: dict) -> str:
+    return json.dumps({k: v for k, v in s.items() if v is not None}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def site_weights(ctx, weight) -> np.ndarray:
+    """Demand per building: households, or the households of one key group."""
     b = ctx.bundle()
+    st = stats(ctx).set_index("building_id")
+    col = "households" if weight in ("", "households", None) else weight
+    return b.buildings["id"].map(st[col] if col in st else pd.Series(dtype=float)).fillna(0).to_numpy(float)
+
+
+def scenario(ctx, stype, reach_m, k, weight, closed=(), shut=(), capacity=None, points=None):
+    """Siting result for 'add k points of stype', candidates = every building (its footprint's
+    point), demand = buildings weighted by households or by one key group's households; at most
+    ``capacity`` of that weight per new point. With ``points`` (candidate building ids: a
+    scenario the user adjusted or reloaded) those points are scored instead of solved for;
+    ids no longer in the dataset are left out. Returns (SitingResult, weights)."""
+    from geo.siting import score, site
+    b = ctx.bundle()
+    cap = None if capacity in (None, "") else float(capacity)
 
     def run():
         net = network(ctx, closed, shut)
-        st = stats(ctx).set_index("building_id")
-        col = "households" if weight in ("", "households", None) else weight
-        w = b.buildings["id"].map(st[col] if col in st else pd.Series(dtype=float)).fillna(0).to_numpy(float)
+        w = site_weights(ctx, weight)
         pts = np.flatnonzero(b.service_points["type"].to_numpy() == stype)
-        res = site(net.graph, net.bsnap, w, net.psnap.take(pts), net.bsnap, int(k), float(reach_m))
+        existing = net.psnap.take(pts)
+        if points is not None:
+            pos = pd.Index(b.buildings["id"].astype(str))
+            idx = [int(pos.get_loc(x)) for x in points if x in pos]
+            res = score(net.graph, net.bsnap, w, existing, net.bsnap, idx, float(reach_m), capacity=cap)
+        else:
+            res = site(net.graph, net.bsnap, w, existing, net.bsnap, int(k), float(reach_m), capacity=cap)
         return res, w
     return ctx.cached("siting", (stype, float(reach_m), int(k), weight or "households", tuple(sorted(closed)),
-                                 tuple(sorted(shut))), run)
+                                 tuple(sorted(shut)), cap, None if points is None else tuple(points)), run)
+
+
+def scenario_figures(ctx, res) -> dict:
+    """Today vs the scenario: households and persons within reach (a building the new points
+    serve only in part, under a capacity, counts by the share served), and their shares."""
+    b = ctx.bundle()
+    st = stats(ctx).set_index("building_id")
+    hh = b.buildings["id"].map(st["households"]).fillna(0).to_numpy(float)
+    pp = b.buildings["id"].map(st["persons"]).fillna(0).to_numpy(float)
+    before = res.before.astype(float) if res.before is not None else np.zeros(len(hh))
+    after = np.clip(before + (res.served if res.served is not None else 0.0), 0, 1)
+    out = {}
+    for key, v in (("households", hh), ("persons", pp)):
+        tot = float(v.sum())
+        out[key] = {"total": tot, "before": float((v * before).sum()), "after": float((v * after).sum())}
+        out[key]["share_before"] = out[key]["before"] / tot if tot else float("nan")
+        out[key]["share_after"] = out[key]["after"] / tot if tot else float("nan")
+    return out

@@ -31,10 +31,10 @@ def _number(v, default, low, high, field, lang):
     return x
 
 
-def _text(v, field, lang, allow_none=True):
+def _text(v, field, lang, allow_none=True, limit=200):
     if v is None and allow_none:
         return None
-    if not isinstance(v, str) or len(v) > 200:
+    if not isinstance(v, str) or len(v) > limit:
         raise BadInput(t("bad_value", lang).format(field=t(field, lang)))
     return v
 
@@ -78,7 +78,7 @@ def read_params(ctx, view, layers, stypes, plan_id, lang, selected, level, stype
                       tier=_text(tier, "lc_tier", lang) or "10min", profile=_text(profile, "lc_profile", lang) or "general",
                       closed=tuple(sorted(_texts(closed, lang))), shut=tuple(sorted(_texts(shut, lang))),
                       building=(_text(building, "layer_buildings", lang) or "") if view == "circle" else "",
-                      siting=(_text(siting, "site_head", lang) or "") if view == "circle" else "")
+                      siting=(_text(siting, "site_head", lang, limit=2000) or "") if view == "circle" else "")
 
 
 # The inputs every view reads, by name (the names of read_params' arguments).

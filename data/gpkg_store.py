@@ -71,6 +71,8 @@ INDEXES = (
     ("users_username", "users", "username"),
     ("audit_log_action", "audit_log", "action"),
     ("audit_log_user", "audit_log", '"user"'),
+    ("gates_compound", "gates", "compound_id"),
+    ("scenarios_id", "scenarios", "id"),
 )
 
 
@@ -215,19 +217,24 @@ class GpkgStore(SqlStore):
             raise DataError(f"not a Minsheng project: layers {', '.join(missing)} are missing "
                             f"(has: {', '.join(sorted(t for t in tables if not t.startswith(('gpkg_', 'rtree_', 'sqlite_')))) or 'none'}); "
                             f"nothing was changed", file=str(self.path))
-        if "dataset_version" not in tables or "plan_leases" not in tables:
+        if "dataset_version" not in tables or "plan_leases" not in tables or \
+                any(layer.name not in tables for layer in LAYERS):
             self._upgrade(conn, tables)
 
     def _upgrade(self, conn, tables: set[str]) -> None:
         """Add what this version needs to a project made by an earlier one (or by GDAL only):
-        missing contract layers, version tables, indexes, per-building aggregates."""
-        missing_layers = [layer for layer in LAYERS if layer.name not in tables]
-        if missing_layers:
-            _create_layers(self.path, missing_layers, extra=False)
+        missing contract layers (e.g. compounds, gates and scenarios, new in this version; they
+        start empty), version tables, indexes, per-building aggregates."""
         c = self._connect()
         try:
             c.execute("BEGIN IMMEDIATE")
-            if "dataset_version" in self._tables(c) and "plan_leases" in self._tables(c):
+            have = self._tables(c)
+            missing_layers = [layer for layer in LAYERS if layer.name not in have]
+            if missing_layers:
+                _add_layers(c, missing_layers)
+            if "dataset_version" in have and "plan_leases" in have:
+                for name, table, cols in INDEXES:
+                    c.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
                 c.execute("COMMIT")
                 return
             self._create_extra(c)
@@ -416,6 +423,15 @@ class GpkgStore(SqlStore):
     def _lock_dataset(self, conn) -> None:
         return None  # BEGIN IMMEDIATE already serialises every writer of the file
 
+    def _geom_sql(self) -> str:
+        return "?"
+
+    def _geom_value(self, geom):
+        return to_gpkg_blobs([geom])[0]
+
+    def _geometry_written(self, conn, table: str, geoms) -> None:
+        self._extend_extent(conn, table, gpd.GeoDataFrame(geometry=list(geoms), crs=CRS))
+
     # -- creating a file -------------------------------------------------------------------
     def write_all(self, bundle, *, progress=None) -> None:
         if not self.path.exists():
@@ -463,6 +479,50 @@ def _create_layers(path: Path, layers, *, extra: bool = True, store: "GpkgStore 
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+_RTREE_SHADOW = ("_node", "_parent", "_rowid")
+_GPKG_META = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+
+
+def _add_layers(conn: sqlite3.Connection, layers) -> None:
+    """Add empty contract layers to an open project, inside the caller's transaction, with GDAL's
+    own DDL: GDAL makes the layers in a scratch GeoPackage, and its statements (table, R-tree,
+    triggers) and gpkg_* rows are replayed here. GDAL never writes a file this process has open
+    with Python's SQLite: two SQLite libraries in one process do not see each other's locks, and
+    the file would be corrupted."""
+    import tempfile
+    names = [layer.name for layer in layers]
+    with tempfile.TemporaryDirectory(prefix="minsheng-layers-") as d:
+        scratch = Path(d) / "layers.gpkg"
+        _create_layers(scratch, layers, extra=False)
+        src = sqlite3.connect(str(scratch))
+        try:
+            have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for meta in _GPKG_META:  # a GeoPackage not made by GDAL may lack GDAL's optional tables
+                if meta not in have:
+                    row = src.execute("SELECT sql FROM sqlite_master WHERE name = ?", (meta,)).fetchone()
+                    if row:
+                        conn.execute(row[0])
+            marks = ", ".join("?" * len(names))
+            rtrees = [f"rtree_{n}_geom" for n in names]
+            objs = src.execute(
+                f"SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND (tbl_name IN ({marks}) "
+                f"OR name IN ({', '.join('?' * len(rtrees))})) ORDER BY rowid", (*names, *rtrees)).fetchall()
+            for kind, name, sql in objs:
+                if kind == "table" and name.startswith("rtree_") and name.endswith(_RTREE_SHADOW):
+                    continue  # made by CREATE VIRTUAL TABLE ... USING rtree
+                conn.execute(sql)
+            for meta in _GPKG_META:
+                cols = [r[1] for r in src.execute(f'PRAGMA table_info("{meta}")')]
+                if not cols:
+                    continue
+                rows = src.execute(f'SELECT {", ".join(cols)} FROM "{meta}" WHERE table_name IN ({marks})',
+                                   names).fetchall()
+                conn.executemany(f'INSERT OR IGNORE INTO "{meta}" ({", ".join(cols)}) '
+                                 f'VALUES ({", ".join("?" * len(cols))})', rows)
+        finally:
+            src.close()
 
 
 @contextlib.contextmanager

@@ -187,6 +187,12 @@ class PostgisStore(SqlStore):
     def _lock_dataset(self, conn) -> None:
         conn.execute("SELECT 1 FROM dataset_version WHERE id = 1 FOR UPDATE")
 
+    def _geom_sql(self) -> str:
+        return "ST_GeomFromWKB(%s, 4326)"
+
+    def _geom_value(self, geom):
+        return shapely.to_wkb(geom)
+
     def _json_int(self, column: str, key: str) -> str:
         k = key.replace("'", "''")
         return f"coalesce(({column}::jsonb ->> '{k}')::bigint, 0)"

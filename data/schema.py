@@ -45,12 +45,27 @@ LAYERS: tuple[Layer, ...] = (
                              ("osm_id", "str")), "Point", ("id",)),
     Layer("walk_edges", (("u", "int"), ("v", "int"), ("length_m", "float"), ("highway", "str"),
                          ("name", "str")), "LineString", ("u", "v")),
+    # residential compounds (小区); closed: walked in and out through its gates only (by default)
+    Layer("compounds", (("id", "str"), ("name", "str"), ("access", "str"), ("walled", "bool"),
+                        ("closed", "bool")), "MultiPolygon", ("id",)),
+    # gates of compounds (compound_id '' = on no compound); closed: shut (e.g. at night)
+    Layer("gates", (("id", "str"), ("compound_id", "str"), ("kind", "str"), ("entrance", "str"),
+                    ("access", "str"), ("name", "str"), ("closed", "bool")), "Point", ("id",)),
     Layer("audit_log", (("ts", "str"), ("user", "str"), ("action", "str"), ("object", "str"),
                         ("detail", "str")), None, ()),
     Layer("users", (("username", "str"), ("password_hash", "str"), ("role", "str"), ("grid_id", "str"),
                     ("display_name", "str")), None, ("username",)),
     Layer("meta", (("key", "str"), ("value", "str")), None, ("key",)),
+    # saved siting scenarios ("add k points of type T"): not part of the dataset (like users and
+    # the audit log, saving one bumps no version); points are the chosen candidate building ids
+    Layer("scenarios", (("id", "str"), ("name", "str"), ("service_type", "str"), ("k", "int"),
+                        ("weight", "str"), ("capacity", "int"), ("minutes", "float"), ("speed", "float"),
+                        ("closed", "json"), ("shut", "json"), ("points", "json"),
+                        ("covered_before", "float"), ("covered_after", "float"), ("weight_total", "float"),
+                        ("created_at", "str"), ("created_by", "str")), None, ("id",)),
 )
 
 LAYER_BY_NAME = {layer.name: layer for layer in LAYERS}
+#: contract layers that are not part of the dataset: writing them bumps no version
+NOT_DATASET = ("audit_log", "users", "scenarios")
 PLAN_STATUSES = ("draft", "adopted", "archived")

@@ -35,11 +35,11 @@ import pandas as pd
 import shapely
 
 from data.bundle import CRS, Bundle, DataError, conform, empty_frame, make_bundle
-from data.schema import LAYER_BY_NAME, LAYERS, PLAN_STATUSES, Layer
+from data.schema import LAYER_BY_NAME, LAYERS, NOT_DATASET, PLAN_STATUSES, Layer
 from data.store import ConflictError, QuarterFrozen
 
 #: layers of the dataset proper (versioned, in the read model unless noted)
-DATASET_LAYERS = tuple(layer.name for layer in LAYERS if layer.name not in ("audit_log", "users"))
+DATASET_LAYERS = tuple(layer.name for layer in LAYERS if layer.name not in NOT_DATASET)
 #: layers a dashboard process keeps in memory (households are replaced by building_stats)
 READ_LAYERS = tuple(n for n in DATASET_LAYERS if n != "households")
 STATS = "building_stats"
@@ -234,6 +234,7 @@ class SqlStore:
         """Replace the whole dataset in one transaction (the audit log is kept and appended to)."""
         layers = {n: bundle.layers.get(n) for n in DATASET_LAYERS if n in bundle.layers}
         layers["users"] = bundle.layers.get("users")
+        layers["scenarios"] = bundle.layers.get("scenarios")
         self._replace(layers, None, progress=progress, full=True,
                       audit=bundle.layers.get("audit_log"))
 
@@ -444,6 +445,134 @@ class SqlStore:
                 raise QuarterFrozen(q, self._source())
             self._insert_audit(conn, who, action, f"quarter:{q}", detail)
         return json.loads(text)
+
+    # -- gates (edited one row at a time) --------------------------------------------------
+    def _geom_sql(self) -> str:
+        """SQL for a geometry parameter (EPSG:4326) as the dialect binds it (see _geom_value)."""
+        raise NotImplementedError
+
+    def _geom_value(self, geom):
+        raise NotImplementedError
+
+    def _geometry_written(self, conn, table: str, geoms) -> None:
+        """Hook after a geometry was updated in place (the GeoPackage widens its layer extent)."""
+
+    def _gate_row(self, conn, gate_id: str) -> pd.Series:
+        g = self._read_frame(conn, LAYER_BY_NAME["gates"], self._q("id = %s"), (str(gate_id),))
+        if not len(g):
+            raise DataError(f"unknown gate {gate_id!r}", file=self._source(), layer="gates", field="id")
+        return g.iloc[0]
+
+    @staticmethod
+    def _lonlat(point) -> list:
+        x, y = float(point.x), float(point.y)
+        if not (np.isfinite(x) and np.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
+            raise DataError("a gate must be a point in longitude/latitude (EPSG:4326)", layer="gates",
+                            field="geometry")
+        return [round(x, 7), round(y, 7)]
+
+    def add_gate(self, compound_id: str, point, user: str, *, kind: str = "gate", name: str | None = None,
+                 expected_version: str | None = None) -> tuple[str, str]:
+        """A new (open) gate of a compound at ``point`` (a shapely Point, lon/lat), with an audit
+        row; a compound that was not closed becomes closed (a compound with a gate is walked
+        through its gates). One transaction; returns (gate id, new dataset version)."""
+        at = self._lonlat(point)
+        cid = str(compound_id)
+        with self._write() as conn:
+            self._lock_dataset(conn)
+            self._check_expected(conn, expected_version)
+            row = self._x(conn, "SELECT closed FROM compounds WHERE id = %s", (cid,)).fetchone()
+            if row is None:
+                raise DataError(f"unknown compound {cid!r}", file=self._source(), layer="compounds", field="id")
+            ids = {r[0] for r in self._x(conn, "SELECT id FROM gates").fetchall()}
+            n = 1
+            while f"G{n}" in ids:
+                n += 1
+            gid = f"G{n}"
+            frame = gpd.GeoDataFrame({"id": [gid], "compound_id": [cid], "kind": [str(kind)], "entrance": [None],
+                                      "access": [None], "name": [name], "closed": [False]},
+                                     geometry=[shapely.Point(*at)], crs=CRS)
+            self._insert_frame(conn, LAYER_BY_NAME["gates"], self._prepare(LAYER_BY_NAME["gates"], frame))
+            layers = ["gates"]
+            was_closed = bool(row[0])
+            if not was_closed:
+                self._x(conn, "UPDATE compounds SET closed = %s WHERE id = %s", (True, cid))
+                layers.append("compounds")
+            self._insert_audit(conn, user, "add_gate", f"gate:{gid}",
+                               json.dumps({"compound": cid, "at": at, "compound_closed": not was_closed}))
+            return gid, self._bump(conn, layers)
+
+    def move_gate(self, gate_id: str, point, user: str, *, compound_id: str | None = None,
+                  expected_version: str | None = None) -> str:
+        """Move a gate to ``point`` (lon/lat; on the compound ``compound_id`` when given), with an
+        audit row naming where from and where to. Returns the new dataset version."""
+        at = self._lonlat(point)
+        with self._write() as conn:
+            self._lock_dataset(conn)
+            self._check_expected(conn, expected_version)
+            old = self._gate_row(conn, gate_id)
+            cid = str(old["compound_id"] or "") if compound_id is None else str(compound_id)
+            if cid and self._x(conn, "SELECT 1 FROM compounds WHERE id = %s", (cid,)).fetchone() is None:
+                raise DataError(f"unknown compound {cid!r}", file=self._source(), layer="compounds", field="id")
+            g = shapely.Point(*at)
+            self._x(conn, f"UPDATE gates SET {self.GEOM} = {self._geom_sql()}, compound_id = %s WHERE id = %s",
+                    (self._geom_value(g), cid, str(gate_id)))
+            self._geometry_written(conn, "gates", [g])
+            was = old.geometry
+            self._insert_audit(conn, user, "move_gate", f"gate:{gate_id}", json.dumps(
+                {"compound": cid, "from": None if was is None else [round(was.x, 7), round(was.y, 7)], "to": at}))
+            return self._bump(conn, ["gates"])
+
+    def set_gate_closed(self, gate_id: str, closed: bool, user: str, *, expected_version: str | None = None) -> str:
+        """Close a gate (shut, e.g. at night) or open it again, with an audit row."""
+        with self._write() as conn:
+            self._lock_dataset(conn)
+            self._check_expected(conn, expected_version)
+            old = self._gate_row(conn, gate_id)
+            self._x(conn, "UPDATE gates SET closed = %s WHERE id = %s", (bool(closed), str(gate_id)))
+            self._insert_audit(conn, user, "close_gate" if closed else "open_gate", f"gate:{gate_id}",
+                               json.dumps({"compound": str(old["compound_id"] or ""), "was_closed": bool(old["closed"])}))
+            return self._bump(conn, ["gates"])
+
+    # -- siting scenarios (not part of the dataset: saving one bumps no version) -----------
+    def save_scenario(self, scenario: dict, user: str, *, now: str | None = None) -> str:
+        """Save a named siting scenario (columns of the scenarios layer; id, created_at and
+        created_by are filled in) with an audit row, in one transaction. Returns its id."""
+        layer = LAYER_BY_NAME["scenarios"]
+        name = str(scenario.get("name") or "").strip()
+        if not name or len(name) > 80:
+            raise DataError("a scenario needs a name of 1 to 80 characters", layer="scenarios", field="name")
+        ts = now or _now()
+        with self._write() as conn:
+            ids = {r[0] for r in self._x(conn, "SELECT id FROM scenarios").fetchall()}
+            n = len(ids) + 1
+            while f"S{n}" in ids:
+                n += 1
+            sid = f"S{n}"
+            row = {c: scenario.get(c) for c in layer.column_names}
+            row.update(id=sid, name=name, created_at=ts, created_by=str(user))
+            for c in ("closed", "shut", "points"):
+                row[c] = [str(x) for x in (row[c] or [])]
+            df = self._prepare(layer, pd.DataFrame({c: [v] for c, v in row.items()}))
+            self._insert_frame(conn, layer, df)
+            self._insert_audit(conn, user, "save_scenario", f"scenario:{sid}", json.dumps(
+                {"name": name, "service_type": row["service_type"], "k": row["k"], "points": len(row["points"])},
+                ensure_ascii=False), ts=ts)
+        return sid
+
+    def scenarios(self) -> pd.DataFrame:
+        """Every saved scenario, oldest first."""
+        with self._read() as conn:
+            return conform("scenarios", self._read_frame(conn, LAYER_BY_NAME["scenarios"]))
+
+    def scenario(self, scenario_id: str) -> dict | None:
+        """One saved scenario as a dict (lists for closed, shut and points), or None."""
+        with self._read() as conn:
+            df = self._read_frame(conn, LAYER_BY_NAME["scenarios"], self._q("id = %s"), (str(scenario_id),))
+        if not len(df):
+            return None
+        r = conform("scenarios", df).iloc[0].to_dict()
+        return {k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in r.items()}
 
     # -- plans -----------------------------------------------------------------------------
     def list_plans(self) -> pd.DataFrame:

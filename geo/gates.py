@@ -24,6 +24,7 @@ from geo.network import Snap, WalkGraph, anchor_points, snap
 
 GATE_TOL_M = 15.0
 WALL_INSET_M = 4.0
+LINK_MAX_M = 60.0      # a gate no mapped path passes through is linked to an outside path this close
 OUTSIDE = ""
 
 
@@ -38,6 +39,8 @@ class GatedEdges:
     open_gates: gpd.GeoDataFrame  # id, compound_id, geometry (metric CRS) of the gates in use
     closed: tuple[str, ...]      # the closed compound ids
     crs: str
+    links: pd.DataFrame = None   # gate_id, compound_id, inside_m, outside_m: paths added through gates
+                                 # no mapped street passes (see _link_gates)
 
 
 def assign_gates(gates: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, tol_m: float = 20.0,
@@ -57,11 +60,12 @@ def assign_gates(gates: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, tol_m: fl
 
 def gate_network(walk_edges: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame,
                  closed=None, closed_gates=(), *, crs: str, gate_tol_m: float = GATE_TOL_M,
-                 wall_inset_m: float = WALL_INSET_M) -> GatedEdges:
+                 wall_inset_m: float = WALL_INSET_M, link_max_m: float = LINK_MAX_M) -> GatedEdges:
     """Cut walk_edges at the walls of the ``closed`` compounds (ids; None = all) except at open gates.
 
     compounds: id, geometry. gates: id, compound_id ('' = none), geometry; ``closed_gates``
-    ids are treated as shut (e.g. at night). Returns edges in ``crs`` with new negative node
+    ids are treated as shut (e.g. at night). An open gate no street passes through is linked
+    to the paths on both sides (_link_gates). Returns edges in ``crs`` with new negative node
     ids for the split points; ready for geo.network.build_walk_graph.
     """
     e = walk_edges.to_crs(crs).reset_index(drop=True)
@@ -140,12 +144,95 @@ def gate_network(walk_edges: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, gate
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
     out["zone"] = zones_of(shapely.line_interpolate_point(np.asarray(out.geometry.values), 0.5, normalized=True),
                            walls_poly, closed_ids)
+    out, links = _link_gates(out, gate_ids, gate_xy, gate_comp, {g for g, _ in used}, set(closed_ids), next_id,
+                             link_max_m)
     walls = gpd.GeoDataFrame({"compound_id": closed_ids}, geometry=rings, crs=crs)
     cuts = gpd.GeoDataFrame({"compound_id": [c for c, _ in cut_pts]}, geometry=[p for _, p in cut_pts], crs=crs)
     gate_use = pd.DataFrame(used, columns=["gate_id", "compound_id"])
     gate_use = gate_use.groupby(["gate_id", "compound_id"]).size().rename("pieces").reset_index()
     og = gpd.GeoDataFrame({"id": gate_ids, "compound_id": gate_comp}, geometry=list(gate_xy), crs=crs)
-    return GatedEdges(out, walls, cuts, gate_use, og, tuple(closed_ids), crs)
+    return GatedEdges(out, walls, cuts, gate_use, og, tuple(closed_ids), crs, links)
+
+
+def _split_edge(out: gpd.GeoDataFrame, k: int, point, new_node: int):
+    """Split edge row ``k`` of ``out`` at its point nearest ``point``: (out with the two pieces in
+    place of the edge, node id at the split, the split point). Geometries run from u to v, as
+    the wall cuts above assume; a split at an end returns that end's node."""
+    line = out.geometry.iloc[k]
+    pos = line.project(point)
+    at = line.interpolate(pos)
+    L = line.length
+    row = out.iloc[k]
+    if pos <= 1e-6:
+        return out, int(row["u"]), at
+    if pos >= L - 1e-6:
+        return out, int(row["v"]), at
+    total = float(row["length_m"]) if np.isfinite(row["length_m"]) else L
+    a, b = row.to_dict(), row.to_dict()
+    a.update(v=new_node, length_m=total * pos / L, geometry=ops.substring(line, 0, pos))
+    b.update(u=new_node, length_m=total * (L - pos) / L, geometry=ops.substring(line, pos, L))
+    rest = out.drop(index=out.index[k])
+    return (gpd.GeoDataFrame(pd.concat([rest, gpd.GeoDataFrame([a, b], geometry="geometry", crs=out.crs)],
+                                       ignore_index=True), geometry="geometry", crs=out.crs), new_node, at)
+
+
+def _link_gates(out, gate_ids, gate_xy, gate_comp, crossed, closed_ids, next_id, max_m):
+    """Open gates of closed compounds that no mapped street passes through (e.g. a gate added in
+    the dashboard where the map has no path through the wall): a short path from the nearest
+    path inside the compound through the gate to the nearest street outside, when one is within
+    ``max_m``. A compound without inside paths needs none (its buildings walk to the gate:
+    snap_zoned). The few such gates are linked one by one."""
+    links = []
+    for gid, comp, p in zip(gate_ids, gate_comp, gate_xy):
+        if gid in crossed or comp not in closed_ids:
+            continue
+        zone = out["zone"].to_numpy()
+        geoms = np.asarray(out.geometry.values)
+        inside, outside = np.flatnonzero(zone == comp), np.flatnonzero(zone == OUTSIDE)
+        if not len(inside) or not len(outside):
+            continue
+        d_out = shapely.distance(geoms[outside], p)
+        ko = int(outside[np.argmin(d_out)])
+        if d_out.min() > max_m:
+            continue
+        out, n_out, at_out = _split_edge(out, ko, p, next_id)
+        next_id -= 1
+        inside = np.flatnonzero(out["zone"].to_numpy() == comp)   # rows moved by the split
+        ki = int(inside[np.argmin(shapely.distance(np.asarray(out.geometry.values)[inside], p))])
+        out, n_in, at_in = _split_edge(out, ki, p, next_id)
+        next_id -= 1
+        gate_node = next_id
+        next_id -= 1
+        legs = [{"u": n_in, "v": gate_node, "geometry": shapely.LineString([at_in, p]), "zone": comp},
+                {"u": gate_node, "v": n_out, "geometry": shapely.LineString([p, at_out]), "zone": OUTSIDE}]
+        for leg in legs:
+            leg.update(length_m=leg["geometry"].length, highway="footway", name=None, gate_id=str(gid))
+        out = gpd.GeoDataFrame(pd.concat([out, gpd.GeoDataFrame(legs, geometry="geometry", crs=out.crs)],
+                                         ignore_index=True), geometry="geometry", crs=out.crs)
+        links.append((str(gid), str(comp), legs[0]["length_m"], legs[1]["length_m"]))
+    return out, pd.DataFrame(links, columns=["gate_id", "compound_id", "inside_m", "outside_m"])
+
+
+def nearest_boundary_point(compounds: gpd.GeoDataFrame, point, *, crs: str, compound_id: str | None = None,
+                           max_m: float | None = None):
+    """Where a gate clicked at ``point`` (lon/lat) goes: (compound id, the nearest point on that
+    compound's boundary in lon/lat, distance in metres), on ``compound_id`` when given, else on
+    the compound whose boundary is nearest; None when there is none (within ``max_m``)."""
+    if not len(compounds):
+        return None
+    c = compounds if compound_id is None else compounds[compounds["id"].astype(str) == str(compound_id)]
+    if not len(c):
+        return None
+    cm = c.to_crs(crs)
+    pm = gpd.GeoSeries([point], crs=compounds.crs or 4326).to_crs(crs).iloc[0]
+    rings = np.asarray(cm.geometry.boundary.values)
+    d = shapely.distance(rings, pm)
+    j = int(np.argmin(d))
+    if max_m is not None and d[j] > max_m:
+        return None
+    on = shapely.get_point(shapely.shortest_line(rings[j], pm), 0)
+    back = gpd.GeoSeries([on], crs=crs).to_crs(compounds.crs or 4326).iloc[0]
+    return str(c["id"].iloc[j]), back, float(d[j])
 
 
 def zones_of(points, polygons, zone_ids) -> np.ndarray:

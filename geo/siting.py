@@ -7,7 +7,17 @@ facilities, with a smaller model). Demand rows with the same set of covering can
 merged (weights summed), candidates that cover nothing still uncovered or whose uncovered
 demand is a subset of another candidate's are dropped before the solver sees the model
 (spopt builds its constraints from a dense matrix in Python, so model size is the cost; above
-SPOPT_MAX_CELLS the same formulation is written to PuLP from the sparse matrix). Capacity is not modelled (spopt's MCLP has none).
+SPOPT_MAX_CELLS the same formulation is written to PuLP from the sparse matrix).
+
+Capacity (optional): each new point serves at most ``capacity`` units of weight (households, or
+households of a key group); the model then also assigns demand to points (a building's
+households may be shared between two new points), spopt's MCLP having no capacity: the
+capacitated MCLP is written to PuLP and solved by the same CBC, without the candidate-dominance
+pruning (two overlapping points can both be worth opening when each is full). The existing
+points are taken as they are (their load is not known): what they cover stays covered.
+
+``score`` evaluates a given set of new points (a scenario the user adjusted on the map) the
+same way: coverage, and with a capacity the best assignment (a linear programme).
 """
 from __future__ import annotations
 
@@ -89,6 +99,9 @@ class SitingResult:
     model_cols: int
     status: str
     backend: str = ""
+    capacity: float | None = None
+    before: np.ndarray | None = None   # (n_demand,) bool: covered by the existing points
+    served: np.ndarray | None = None   # (n_demand,) share of each demand's weight the new points serve, 0..1
 
     @property
     def share_before(self) -> float:
@@ -133,28 +146,138 @@ def _solve_sparse(M: sparse.csr_matrix, gw, p, solver):
     return np.array([j for j, v in enumerate(x) if v.value() is not None and v.value() > 0.5], int), prob.status
 
 
+def _var(prob, name, cat="Continuous", low=0, up=None):
+    import pulp
+    if hasattr(prob, "add_variable"):  # PuLP >= 3.3
+        return prob.add_variable(name, lowBound=low, upBound=up, cat=cat)
+    return pulp.LpVariable(name, lowBound=low, upBound=up, cat=cat)
+
+
+def _solve_capacitated(M: sparse.csr_matrix, gw, p, capacity: float, solver):
+    """Capacitated MCLP: max sum_g w_g sum_j z_gj; sum_j z_gj <= 1; sum_g w_g z_gj <= C x_j;
+    sum_j x_j = p; x binary, z in [0, 1] (z: share of demand g served by candidate j)."""
+    import pulp
+    prob = pulp.LpProblem("cmclp", pulp.LpMaximize)
+    x = [_var(prob, f"x[{j}]", "Binary", 0, 1) for j in range(M.shape[1])]
+    coo = M.tocoo()
+    z = [_var(prob, f"z[{g},{j}]", "Continuous", 0, 1) for g, j in zip(coo.row.tolist(), coo.col.tolist())]
+    prob += pulp.LpAffineExpression([(v, float(gw[g])) for v, g in zip(z, coo.row.tolist())])
+    by_row: dict = {}
+    by_col: dict = {}
+    for v, g, j in zip(z, coo.row.tolist(), coo.col.tolist()):
+        by_row.setdefault(g, []).append(v)
+        by_col.setdefault(j, []).append((v, float(gw[g])))
+    for g, vs in by_row.items():
+        prob += pulp.LpAffineExpression([(v, 1.0) for v in vs]) <= 1
+    for j, terms in by_col.items():
+        prob += pulp.LpAffineExpression(terms + [(x[j], -float(capacity))]) <= 0
+    prob += pulp.lpSum(x) == p
+    prob.solve(solver)
+    return np.array([j for j, v in enumerate(x) if v.value() is not None and v.value() > 0.5], int), prob.status
+
+
+def _assign(A: sparse.csr_matrix, w, open_, capacity: float, solver):
+    """Best assignment of open demand to the given points under a capacity (an LP): (share served
+    per demand row, weight served per point)."""
+    import pulp
+    sub = A[np.flatnonzero(open_)].tocoo()
+    rows = np.flatnonzero(open_)[sub.row]
+    served = np.zeros(A.shape[0])
+    per_point = np.zeros(A.shape[1])
+    if not len(rows):
+        return served, per_point
+    prob = pulp.LpProblem("assign", pulp.LpMaximize)
+    z = [_var(prob, f"z[{i}]", "Continuous", 0, 1) for i in range(len(rows))]
+    prob += pulp.LpAffineExpression([(v, float(w[r])) for v, r in zip(z, rows)])
+    by_row: dict = {}
+    by_col: dict = {}
+    for i, (r, j) in enumerate(zip(rows.tolist(), sub.col.tolist())):
+        by_row.setdefault(r, []).append((z[i], 1.0))
+        by_col.setdefault(j, []).append((z[i], float(w[r])))
+    for terms in by_row.values():
+        prob += pulp.LpAffineExpression(terms) <= 1
+    for terms in by_col.values():
+        prob += pulp.LpAffineExpression(terms) <= capacity
+    prob.solve(solver)
+    val = np.array([v.value() or 0.0 for v in z])
+    np.add.at(served, rows, val)
+    np.add.at(per_point, sub.col, val * w[rows])
+    return np.clip(served, 0, 1), per_point
+
+
+def _result(A_chosen: sparse.csr_matrix, chosen, w, before, capacity, solver, status, backend, rows, cols
+            ) -> SitingResult:
+    """Coverage of the chosen points (columns of A_chosen, in that order)."""
+    total, cov0 = float(w.sum()), float(w[before].sum())
+    open_ = ~before & (w > 0)
+    if capacity is None:
+        hit = np.asarray(A_chosen.sum(axis=1)).ravel() > 0
+        served = (hit & open_).astype(float)
+        dense = A_chosen.toarray().astype(bool) if A_chosen.shape[1] else np.zeros((len(w), 0), bool)
+        gains = np.array([float(w[dense[:, c] & open_].sum()) for c in range(dense.shape[1])])
+    else:
+        served, gains = _assign(A_chosen.tocsr(), w, open_, float(capacity), solver)
+    return SitingResult(np.asarray(chosen, int), total, cov0, cov0 + float((w * served).sum()),
+                        np.flatnonzero(served > 1e-9), gains, rows, cols, status, backend,
+                        None if capacity is None else float(capacity), before, served)
+
+
+def _before(graph, existing, demand, reach_m):
+    return nearest_distances(graph, existing, demand, limit=reach_m) <= reach_m + 1e-9 if existing.ok.any() \
+        else np.zeros(len(demand), bool)
+
+
+def score(graph: WalkGraph, demand: Snap, weights, existing: Snap, candidates: Snap, chosen, reach_m: float,
+          *, capacity: float | None = None, solver=None, time_limit_s: float = 60) -> SitingResult:
+    """Coverage of the given new points (indices into ``candidates``, kept in their order): the
+    figures of a scenario whose points the user moved. With ``capacity`` the demand is assigned
+    to the points as well as it can be (a linear programme, CBC)."""
+    w = np.asarray(weights, float)
+    chosen = np.asarray(chosen, int)
+    before = _before(graph, existing, demand, reach_m)
+    A = coverage_matrix(graph, candidates.take(chosen), demand, reach_m) if len(chosen) else \
+        sparse.csr_matrix((len(demand), 0), dtype=bool)
+    if capacity is not None and solver is None:
+        solver = _cbc(time_limit_s)
+    return _result(A, chosen, w, before, capacity, solver, "scored", "", 0, 0)
+
+
 def site(graph: WalkGraph, demand: Snap, weights, existing: Snap, candidates: Snap, k: int, reach_m: float,
-         *, solver=None, time_limit_s: float = 60, backend: str = "auto") -> SitingResult:
+         *, capacity: float | None = None, solver=None, time_limit_s: float = 60, backend: str = "auto"
+         ) -> SitingResult:
     """Pick k candidates maximising the weight newly covered within reach_m (existing points fixed).
 
     backend: 'spopt' (spopt.locate.MCLP), 'sparse' (the same model written to PuLP from the
     sparse coverage matrix) or 'auto' (spopt up to SPOPT_MAX_CELLS matrix cells, else sparse).
-    Both solve with CBC (bundled with PuLP) unless ``solver`` is given."""
+    ``capacity``: weight one new point can serve at most (backend 'capacitated', PuLP).
+    All solve with CBC (bundled with PuLP) unless ``solver`` is given."""
     import pulp
 
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if capacity is not None and not capacity > 0:
+        raise ValueError(f"capacity must be positive, got {capacity}")
     w = np.asarray(weights, float)
-    before = nearest_distances(graph, existing, demand, limit=reach_m) <= reach_m + 1e-9 if existing.ok.any() \
-        else np.zeros(len(demand), bool)
+    before = _before(graph, existing, demand, reach_m)
     A = coverage_matrix(graph, candidates, demand, reach_m)
     open_rows = np.flatnonzero((w > 0) & ~before & (np.diff(A.indptr) > 0))
     sub = A[open_rows]
     useful = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
     total, cov0 = float(w.sum()), float(w[before].sum())
     if not len(useful):
-        return SitingResult(np.zeros(0, int), total, cov0, cov0, np.zeros(0, int), np.zeros(0), 0, 0, "nothing to gain")
+        return SitingResult(np.zeros(0, int), total, cov0, cov0, np.zeros(0, int), np.zeros(0), 0, 0, "nothing to gain",
+                            "", capacity, before, np.zeros(len(w)))
     sub = sub[:, useful].tocsr()
+    solver = solver or _cbc(time_limit_s)
+    if capacity is not None:
+        keys = pd.Series([sub.indices[sub.indptr[i]:sub.indptr[i + 1]].tobytes() for i in range(sub.shape[0])])
+        group, first = pd.factorize(keys)
+        gw = np.bincount(group, weights=w[open_rows], minlength=len(first))
+        Ms = sub[np.unique(group, return_index=True)[1]].tocsr()
+        picked, status = _solve_capacitated(Ms, gw, min(k, len(useful)), float(capacity), solver)
+        chosen = np.sort(useful[picked])
+        return _result(A[:, chosen], chosen, w, before, capacity, solver, pulp.LpStatus[status], "capacitated",
+                       Ms.shape[0], Ms.shape[1])
     # drop candidates whose open demand is a subset of another's (swapping one for the other never
     # covers less, so the optimum stays); ties keep the first
     S = (sub.T.astype(np.int32) @ sub.astype(np.int32)).toarray()
@@ -172,7 +295,6 @@ def site(graph: WalkGraph, demand: Snap, weights, existing: Snap, candidates: Sn
     rep = np.unique(group, return_index=True)[1]
     Ms = sub[rep].tocsr()
     p = min(k, len(useful))
-    solver = solver or _cbc(time_limit_s)
     if backend == "auto":
         backend = "spopt" if Ms.shape[0] * Ms.shape[1] <= SPOPT_MAX_CELLS else "sparse"
     if backend == "spopt":
@@ -182,8 +304,5 @@ def site(graph: WalkGraph, demand: Snap, weights, existing: Snap, candidates: Sn
     else:
         raise ValueError(f"backend must be auto, spopt or sparse, got {backend!r}")
     chosen = np.sort(useful[picked])
-    new = np.asarray(A[:, chosen].sum(axis=1)).ravel() > 0
-    new = new & ~before & (w > 0)
-    gains = np.array([float(w[np.asarray(A[:, [c]].todense()).ravel() & ~before].sum()) for c in chosen])
-    return SitingResult(chosen, total, cov0, cov0 + float(w[new].sum()), np.flatnonzero(new), gains,
-                        Ms.shape[0], Ms.shape[1], pulp.LpStatus[status], backend)
+    return _result(A[:, chosen], chosen, w, before, None, solver, pulp.LpStatus[status], backend,
+                   Ms.shape[0], Ms.shape[1])

@@ -12,6 +12,7 @@ from layers.base import geojson, line_coords
 OK_COLOR, ONE_COLOR, MANY_COLOR = "#27ae60", "#f39c12", "#c0392b"
 WALL_COLOR = "#d35400"
 GATE_OPEN, GATE_SHUT = "#1e8449", "#c0392b"
+SELECTED_GATE = "#f1c40f"
 PATH_COLOR = "#1f4e9c"
 PROPOSED_COLOR = "#8e44ad"
 
@@ -39,8 +40,15 @@ def compliance_traces(buildings: gpd.GeoDataFrame, state: pd.DataFrame, labels, 
     return out
 
 
+WALL_VERTEX_M = 5.0   # walls are drawn with a vertex every 5 m: a click on a wall lands within 2.5 m
+
+
 def walls_trace(walls: gpd.GeoDataFrame, name: str) -> go.Scattermap:
-    lon, lat = line_coords(walls.to_crs(4326).geometry.values) if len(walls) else ([], [])
+    """Walls (rings in a metric CRS), densified so that a click on one (placing a gate) gives a
+    point close to where the user clicked (a line trace reports its nearest vertex)."""
+    dense = walls.set_geometry(shapely.segmentize(np.asarray(walls.geometry.values), WALL_VERTEX_M), crs=walls.crs) \
+        if len(walls) and walls.crs is not None and walls.crs.is_projected else walls
+    lon, lat = line_coords(dense.to_crs(4326).geometry.values) if len(walls) else ([], [])
     return go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": WALL_COLOR, "width": 3}, name=name,
                          hoverinfo="skip")
 
@@ -55,8 +63,16 @@ def gates_trace(gates: gpd.GeoDataFrame, shut, names: tuple[str, str]) -> list:
             continue
         out.append(go.Scattermap(lon=p.geometry.x, lat=p.geometry.y, mode="markers", name=name,
                                  marker={"size": 11, "color": color, "symbol": "circle"},
-                                 text=p["id"], hovertemplate="%{text}<extra></extra>"))
+                                 text=p["id"], customdata=[f"gate:{i}" for i in p["id"]],
+                                 hovertemplate="%{text}<extra></extra>"))
     return out
+
+
+def selected_gate_trace(gate: gpd.GeoDataFrame, name: str) -> go.Scattermap:
+    """A halo under the gate being edited (one row, any CRS); add it before the gate markers."""
+    g = gate.to_crs(4326)
+    return go.Scattermap(lon=g.geometry.x, lat=g.geometry.y, mode="markers", name=name, showlegend=False,
+                         marker={"size": 22, "color": SELECTED_GATE, "opacity": 0.6}, hoverinfo="skip")
 
 
 def cuts_trace(cuts: gpd.GeoDataFrame, name: str) -> go.Scattermap:
@@ -81,8 +97,29 @@ def path_trace(path, crs: str, start, end, name: str, text: str) -> list:
 
 
 def proposed_trace(points: gpd.GeoDataFrame, name: str, labels, hover) -> go.Scattermap:
+    """Proposed new points, numbered; a click on one reports customdata ["site:<n>", hover]
+    (the point to move)."""
     p = points.to_crs(4326)
     return go.Scattermap(lon=p.geometry.x, lat=p.geometry.y, mode="markers+text", name=name,
                          marker={"size": 20, "color": PROPOSED_COLOR}, text=list(labels), textposition="middle center",
-                         textfont={"size": 13, "color": "#ffffff"}, customdata=list(hover),
-                         hovertemplate="%{customdata}<extra></extra>")
+                         textfont={"size": 13, "color": "#ffffff"},
+                         customdata=[[f"site:{i + 1}", h] for i, h in enumerate(hover)],
+                         hovertemplate="%{customdata[1]}<extra></extra>")
+
+
+TODAY_COLOR = "#95a5a6"
+
+
+def site_compare_figure(categories, today, scenario, names: tuple[str, str], title: str) -> go.Figure:
+    """Grouped bars, today vs the scenario, of shares (0..1) per category (households, persons,
+    a key group)."""
+    fig = go.Figure([go.Bar(x=list(categories), y=[100 * v for v in today], name=names[0], marker_color=TODAY_COLOR,
+                            text=[f"{100 * v:.1f}%" for v in today], textposition="outside"),
+                     go.Bar(x=list(categories), y=[100 * v for v in scenario], name=names[1],
+                            marker_color=PROPOSED_COLOR, text=[f"{100 * v:.1f}%" for v in scenario],
+                            textposition="outside")])
+    fig.update_layout(barmode="group", height=260, margin={"l": 36, "r": 8, "t": 36, "b": 28},
+                      title={"text": title, "font": {"size": 13}}, yaxis={"range": [0, 110], "ticksuffix": "%"},
+                      legend={"orientation": "h", "y": -0.18}, paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    return fig

@@ -312,7 +312,106 @@ def test_sample_osm_compounds_and_gates():
     assert len(cg.compounds) == 10 and "石科院生活区" in set(cg.compounds["name"])
     assert set(cg.gates["kind"]) >= {"gate", "lift_gate", "entrance"}
     on = cg.gates[cg.gates["compound_id"] != ""]
-    assert set(on["compound_id"]) == set(cg.compounds.loc[cg.compounds["closed_default"], "id"])
-    assert cg.gates.loc[cg.gates["entrance"] == "emergency", "closed_default"].all()
+    assert set(on["compound_id"]) == set(cg.compounds.loc[cg.compounds["closed"], "id"])
+    assert cg.gates.loc[cg.gates["entrance"] == "emergency", "closed"].all()
     with pytest.raises(DataError):
         read_compounds_and_gates("/no/such/file.osm")
+
+
+def test_gate_no_street_passes_is_linked_through_the_wall():
+    """A gate added where no mapped path crosses the wall (east side, 20 m from where the footway
+    is cut) links the nearest inside path, through the gate, to the nearest street outside."""
+    e, compounds, _, b, pts = compound_world()
+    gates = gdf(id=["gate-s", "gate-e"], compound_id=["c1", "c1"], geometry=[P(50, 0), P(100, 70)])
+
+    def dist(shut):
+        ge = gate_network(e, compounds, gates, ("c1",), shut, crs=CRS)
+        g = build_walk_graph(ge.edges, crs=CRS)
+        bs = snap_zoned(g, b.geometry, compound_zones(b.geometry, compounds, ge.closed, crs=CRS), ge)
+        ps = snap_zoned(g, pts.geometry, compound_zones(pts.geometry, compounds, ge.closed, crs=CRS), ge)
+        return ge, nearest_distances(g, ps, bs)
+
+    ge, d = dist(())
+    assert ge.links["gate_id"].tolist() == ["gate-e"] and ge.crossings["gate_id"].tolist() == ["gate-s"]
+    # 5 m, 46 m east inside to (96, 50), 20.4 m to the gate, 20 m to the footway outside, 150 m, 10 m
+    assert d[0] == pytest.approx(5 + 46 + np.hypot(4, 20) + 20 + 150 + 10, abs=0.5)
+    _, d_e_shut = dist(("gate-e",))
+    assert d_e_shut[0] == pytest.approx(355, abs=1) and ge.links is not None
+    _, none = dist(("gate-e", "gate-s"))
+    assert not np.isfinite(none[0]) and none[1] == pytest.approx(d[1])
+
+
+def test_nearest_boundary_point_snaps_a_click_onto_the_compound():
+    from geo.gates import nearest_boundary_point
+    _, compounds, _, _, _ = compound_world()
+    c4326 = compounds.to_crs(4326)
+    click = gpd.GeoSeries([P(108, 40)], crs=CRS).to_crs(4326).iloc[0]
+    cid, on, d = nearest_boundary_point(c4326, click, crs=CRS)
+    back = gpd.GeoSeries([on], crs=4326).to_crs(CRS).iloc[0]
+    assert cid == "c1" and d == pytest.approx(8, abs=0.01)
+    assert back.x - X0 == pytest.approx(100, abs=0.01) and back.y - Y0 == pytest.approx(40, abs=0.01)
+    assert nearest_boundary_point(c4326, click, crs=CRS, max_m=5) is None
+    assert nearest_boundary_point(c4326, click, crs=CRS, compound_id="other") is None
+
+
+def _max_flow_served(cover, w, open_, chosen, cap):
+    """Weight served by the chosen points under a capacity: a max flow (integer weights)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+    nd, nc = cover.shape[0], len(chosen)
+    src, sink = nd + nc, nd + nc + 1
+    rows, cols, caps = [], [], []
+    for i in range(nd):
+        if open_[i] and w[i] > 0:
+            rows.append(src), cols.append(i), caps.append(int(w[i]))
+            for jj, j in enumerate(chosen):
+                if cover[i, j]:
+                    rows.append(i), cols.append(nd + jj), caps.append(10 ** 6)
+    for jj in range(nc):
+        rows.append(nd + jj), cols.append(sink), caps.append(int(cap))
+    m = csr_matrix((caps, (rows, cols)), shape=(nd + nc + 2, nd + nc + 2))
+    return maximum_flow(m, src, sink).flow_value
+
+
+def test_capacitated_siting_finds_the_known_optimum():
+    """The street of the test above, each new point serving at most 10 households. Open demand
+    (24 households) lies at 0 (5), 200 (1) and 300-500 (6 each). Uncapacitated, 100 + 400 is best
+    (24); with capacity 10 that pair serves only 6 + 10 = 16, while two points over 200-500 share
+    its 19 households: the optimum is 19, checked by max flow over every pair."""
+    from geo.siting import score
+    g = build_walk_graph(street_line(9), crs=CRS)
+    xs = np.arange(9) * 100.0
+    w = np.array([5, 0, 1, 6, 6, 6, 0, 0, 9], float)
+    dem = snap(g, gpd.GeoSeries([P(x, 0) for x in xs], crs=CRS))
+    existing = snap(g, gpd.GeoSeries([P(800, 0)], crs=CRS))
+    res = site(g, dem, w, existing, dem, 2, 150, capacity=10)
+    assert res.backend == "capacitated" and res.status == "Optimal" and res.capacity == 10
+    assert res.covered_before == 9 and res.covered_after == pytest.approx(9 + 19)
+    cover = np.abs(xs[:, None] - xs[None, :]) <= 150
+    open_ = ~cover[:, 8]
+    best = max(_max_flow_served(cover, w, open_, list(c), 10) for c in itertools.combinations(range(9), 2))
+    assert best == 19
+    assert _max_flow_served(cover, w, open_, res.chosen.tolist(), 10) == 19
+    assert res.gain_by_choice.sum() == pytest.approx(19) and (res.gain_by_choice <= 10 + 1e-6).all()
+    assert res.served[8] == 0 and res.before[8] and 0 < res.served[4] <= 1
+    # the uncapacitated pair scored with the capacity serves 16: re-scoring follows the capacity
+    assert score(g, dem, w, existing, dem, [1, 4], 150, capacity=10).covered_after == pytest.approx(9 + 16)
+    assert site(g, dem, w, existing, dem, 2, 150, capacity=1000).covered_after == pytest.approx(9 + 24)
+
+
+def test_moving_a_proposed_point_rescores():
+    """score() of the solved points gives the solver's figures; moving one point elsewhere gives
+    that point's coverage, in the order the user's points are listed."""
+    from geo.siting import score
+    g = build_walk_graph(street_line(9), crs=CRS)
+    xs = np.arange(9) * 100.0
+    w = np.array([5, 0, 1, 6, 6, 6, 0, 0, 9], float)
+    dem = snap(g, gpd.GeoSeries([P(x, 0) for x in xs], crs=CRS))
+    existing = snap(g, gpd.GeoSeries([P(800, 0)], crs=CRS))
+    best = site(g, dem, w, existing, dem, 2, 150)
+    same = score(g, dem, w, existing, dem, best.chosen, 150)
+    assert same.covered_after == best.covered_after and same.gain_by_choice.tolist() == best.gain_by_choice.tolist()
+    moved = score(g, dem, w, existing, dem, [6, 1], 150)       # 400 m -> 600 m: covers 500 only
+    assert moved.chosen.tolist() == [6, 1] and moved.gain_by_choice.tolist() == [6, 6]
+    assert moved.covered_after == 9 + 12 and moved.covered_before == best.covered_before
+    assert moved.newly_covered.tolist() == [0, 2, 5]

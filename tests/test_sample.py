@@ -59,3 +59,18 @@ def test_sample_grids_are_contiguous_and_mostly_in_band(sample):
     audit = audit_bundle(sample, settings=Settings())
     out = audit.grids[(audit.grids["level"] == 2) & (audit.grids["band"] != "ok")]
     assert len(out) <= 2 and (out["households"] > 300).all()
+
+
+def test_sample_has_compounds_and_gates_layers(sample):
+    """Compounds and gates are store layers of the sample (from its OSM extract at build time),
+    registered in gpkg_contents; nothing reads the extract at run time."""
+    import sqlite3
+    assert len(sample.compounds) == 10 and "石科院生活区" in set(sample.compounds["name"])
+    assert sample.compounds.geom_type.unique().tolist() == ["MultiPolygon"]
+    on = sample.gates[sample.gates["compound_id"] != ""]
+    assert set(on["compound_id"]) == set(sample.compounds.loc[sample.compounds["closed"], "id"])
+    assert sample.gates.loc[sample.gates["entrance"] == "emergency", "closed"].all()
+    with sqlite3.connect(f"file:{sample_path()}?mode=ro", uri=True) as c:
+        kinds = dict(c.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+    assert kinds["compounds"] == "features" and kinds["gates"] == "features" and kinds["scenarios"] == "attributes"
+    assert sample.scenarios.empty

@@ -73,9 +73,19 @@ def sample_layers() -> dict:
         geometry=[LineString([(x0, y0), (x0 + d, y0)]), LineString([(x0 + d, y0), (x0 + d, y0 + d)]),
                   LineString([(x0 + d, y0), (x0 + d, y0 + d)]), LineString([(x0, y0 + d), (x0, y0)])], crs=CRS)
     meta = pd.DataFrame({"key": ["name", "synthetic_notice"], "value": ["学清苑 sample", "住户数据为合成数据"]})
+    compounds = gpd.GeoDataFrame(
+        {"id": ["w1", "w2"], "name": ["学清苑", None], "access": [None, "private"], "walled": [True, False],
+         "closed": [True, False]},
+        geometry=[MultiPolygon([box(x0, y0, x0 + 2 * d, y0 + 2 * d)]),
+                  MultiPolygon([box(x0 + 3 * d, y0 + d, x0 + 4 * d, y0 + 2 * d)])], crs=CRS)
+    gates = gpd.GeoDataFrame(
+        {"id": ["n10", "n11", "n12"], "compound_id": ["w1", "w1", ""], "kind": ["gate", "entrance", "lift_gate"],
+         "entrance": [None, "emergency", None], "access": [None, None, "no"], "name": ["南门", None, "西门"],
+         "closed": [False, True, True]},
+        geometry=[Point(x0 + d, y0), Point(x0 + 2 * d, y0 + d), Point(x0 + 2.5 * d, y0)], crs=CRS)
     return {"communities": communities, "plans": plans, "grids": grids, "buildings": buildings,
             "assignments": assignments, "households": households, "service_points": service_points,
-            "walk_edges": walk_edges, "meta": meta}
+            "walk_edges": walk_edges, "meta": meta, "compounds": compounds, "gates": gates}
 
 
 def layer_versions(bundle: Bundle) -> dict[str, str]:
@@ -273,6 +283,94 @@ def test_save_plan_fills_missing_plan_id(loaded):
     assert len(back.plan_grids("p1")) == 3 and len(back.plan_assignments("p1")) == 3
 
 
+def test_compounds_and_gates_round_trip(loaded):
+    store, _ = loaded
+    back = store.load()
+    c = back.compounds.set_index("id")
+    assert c["closed"].tolist() == [True, False] and c["walled"].tolist() == [True, False]
+    assert c.loc["w1", "name"] == "学清苑" and pd.isna(c.loc["w2", "name"]) and c.loc["w2", "access"] == "private"
+    assert back.compounds.geom_type.tolist() == ["MultiPolygon"] * 2
+    g = back.gates.set_index("id")
+    assert g["compound_id"].tolist() == ["w1", "w1", ""] and g["closed"].tolist() == [False, True, True]
+    assert g.loc["n11", "entrance"] == "emergency" and g.loc["n10", "name"] == "南门"
+    assert g.loc["n12", "geometry"].equals(Point(116.33 + 0.0025, 40.01))
+    rm = store.read_model()                     # the dashboard's read model has both layers
+    assert len(rm.compounds) == 2 and len(rm.gates) == 3
+
+
+def test_gate_edits_are_transactions_with_audit_and_version(loaded):
+    store, b = loaded
+    x0, y0, d = 116.33, 40.01, 0.001
+    v0 = store.version()
+    lv0 = store.read_model().layer_versions
+    gid, v1 = store.add_gate("w2", Point(x0 + 3.5 * d, y0 + d), "planner1")
+    assert gid == "G1" and v1 == store.version() != v0
+    rm = store.read_model()
+    assert rm.gates.set_index("id").loc["G1", "compound_id"] == "w2"
+    assert not rm.gates.set_index("id").loc["G1", "closed"]
+    assert rm.compounds.set_index("id").loc["w2", "closed"]          # a compound with a gate is closed
+    assert rm.layer_versions["gates"] != lv0.get("gates") and rm.layer_versions["compounds"] != lv0.get("compounds")
+    assert rm.layer_versions["buildings"] == lv0.get("buildings")    # nothing else re-read
+    v2 = store.move_gate("n10", Point(x0 + 1.5 * d, y0), "planner1")
+    assert v2 != v1
+    g = store.load().gates.set_index("id")
+    assert g.loc["n10", "geometry"].distance(Point(x0 + 1.5 * d, y0)) < 1e-7 and g.loc["n10", "compound_id"] == "w1"
+    assert store.load().gates["id"].tolist() == ["n10", "n11", "n12", "G1"]   # moved in place: order kept
+    store.set_gate_closed("n10", True, "planner1")
+    assert store.load().gates.set_index("id").loc["n10", "closed"]
+    store.set_gate_closed("n10", False, "planner1")
+    assert not store.load().gates.set_index("id").loc["n10", "closed"]
+    log = store.load().audit_log
+    assert log["action"].tolist() == ["add_gate", "move_gate", "close_gate", "open_gate"]
+    assert log["object"].tolist() == ["gate:G1", "gate:n10", "gate:n10", "gate:n10"]
+    assert '"from": [116.331, 40.01]' in log["detail"].iloc[1] and set(log["user"]) == {"planner1"}
+    # refused edits change nothing
+    v = store.version()
+    with pytest.raises(DataError):
+        store.move_gate("nope", Point(x0, y0), "planner1")
+    with pytest.raises(DataError):
+        store.add_gate("no-such-compound", Point(x0, y0), "planner1")
+    with pytest.raises(DataError):
+        store.set_gate_closed("nope", True, "planner1")
+    with pytest.raises(DataError):
+        store.add_gate("w1", Point(float("nan"), y0), "planner1")
+    with pytest.raises(ConflictError):
+        store.set_gate_closed("n10", True, "planner1", expected_version=v0)
+    assert store.version() == v and len(store.load().audit_log) == 4
+    for name in ("buildings", "households", "plans"):
+        assert content_version({name: store.load().layers[name]}) == content_version({name: b.layers[name]})
+
+
+def test_scenarios_save_list_reload(loaded):
+    store, _ = loaded
+    v = store.version()
+    assert store.scenarios().empty and store.scenario("S1") is None
+    sid = store.save_scenario({"name": " 东区新增两处 ", "service_type": "clinic", "k": 2, "weight": "households",
+                               "capacity": 150, "minutes": 10.0, "speed": 80.0, "closed": ["w1"], "shut": [],
+                               "points": ["b3", "b1"], "covered_before": 3.0, "covered_after": 9.5,
+                               "weight_total": 10.0}, "planner1", now="2026-03-01T08:00:00Z")
+    sid2 = store.save_scenario({"name": "老人", "service_type": "elderly_care", "k": 1, "weight": "empty_nest",
+                                "points": ["b2"]}, "admin")
+    assert (sid, sid2) == ("S1", "S2")
+    assert store.version() == v                      # not part of the dataset: no version bump
+    listed = store.scenarios()
+    assert listed["id"].tolist() == ["S1", "S2"] and listed["name"].tolist() == ["东区新增两处", "老人"]
+    s1 = store.scenario("S1")
+    assert s1["points"] == ["b3", "b1"] and s1["closed"] == ["w1"] and s1["shut"] == []
+    assert s1["capacity"] == 150 and s1["k"] == 2 and s1["covered_after"] == 9.5 and s1["minutes"] == 10.0
+    assert s1["created_by"] == "planner1" and s1["created_at"] == "2026-03-01T08:00:00Z"
+    s2 = store.scenario("S2")
+    assert s2["capacity"] is None and s2["minutes"] is None and s2["points"] == ["b2"]
+    log = store.load().audit_log
+    assert log["action"].tolist() == ["save_scenario"] * 2 and log["object"].tolist() == ["scenario:S1", "scenario:S2"]
+    with pytest.raises(DataError):
+        store.save_scenario({"name": "  ", "service_type": "clinic", "k": 1}, "planner1")
+    assert len(store.scenarios()) == 2
+    # a whole-project copy carries the scenarios; a store opened afresh lists them
+    assert other_store(store).scenarios()["id"].tolist() == ["S1", "S2"]
+    assert store.load().scenarios["points"].tolist() == [["b3", "b1"], ["b2"]]
+
+
 def test_append_audit(loaded):
     store, b = loaded
     store.append_audit("admin", "export_households", "grid:g1-1", "excel, 2 rows")
@@ -405,7 +503,7 @@ def test_snapshots_follow_the_project_between_stores(tmp_path, pg_dsn):
 def test_pg_migration_5_and_a_forked_child_opens_its_own_pool(pg_store):
     import os
     from data.migrations import MIGRATIONS
-    assert MIGRATIONS[-1][0] == 5 and "CREATE TABLE quarter_snapshots" in MIGRATIONS[-1][2]
+    assert any(n == 5 and "CREATE TABLE quarter_snapshots" in sql for n, _, sql in MIGRATIONS)
     store = pg_store
     store.write_all(make_bundle(sample_layers()))
     v = store.version()
@@ -655,3 +753,39 @@ def test_missing_postgres_fails_clearly_unless_skip_is_set(tmp_path):
     assert r.returncode != 0 and "PostgreSQL server binaries" in r.stdout and "MINSHENG_SKIP_POSTGIS" in r.stdout
     r = subprocess.run(cmd, env={**env, "MINSHENG_SKIP_POSTGIS": "1"}, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "1 skipped" in r.stdout
+
+
+def test_gpkg_of_an_earlier_version_gets_empty_compounds_gates_and_scenarios(tmp_path):
+    """A project written before compounds, gates and scenarios were layers is upgraded when
+    opened: the three layers are added empty (GDAL-made, in gpkg_contents), nothing else changes."""
+    import sqlite3
+    path = tmp_path / "old.gpkg"
+    GpkgStore(path).write_all(make_bundle(sample_layers()))
+    with sqlite3.connect(path) as c:
+        for t in ("compounds", "gates", "scenarios"):
+            for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (t,)).fetchall():
+                c.execute(f'DROP TRIGGER "{r[0]}"')
+            c.execute(f'DROP TABLE IF EXISTS "rtree_{t}_geom"')     # the R-tree and its shadow tables
+            c.execute(f'DROP TABLE "{t}"')
+            for meta in ("gpkg_contents", "gpkg_geometry_columns"):
+                c.execute(f"DELETE FROM {meta} WHERE table_name = ?", (t,))
+            c.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (t,))
+    store = GpkgStore(path)
+    rm = store.read_model()
+    assert rm.compounds.empty and rm.gates.empty and store.scenarios().empty
+    assert len(rm.buildings) == 3
+    with sqlite3.connect(path) as c:
+        kinds = dict(c.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+    assert kinds["compounds"] == kinds["gates"] == "features" and kinds["scenarios"] == "attributes"
+    assert store.save_scenario({"name": "x", "service_type": "clinic", "k": 1}, "u") == "S1"
+    # the added layers are real GeoPackage layers: written through the store, read back by GDAL
+    layers = sample_layers()
+    store.replace_layers({"compounds": layers["compounds"], "gates": layers["gates"]})
+    store.add_gate("w2", Point(116.3335, 40.011), "u")
+    store.move_gate("n10", Point(116.3312, 40.01), "u")
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert c.execute("SELECT count(*) FROM rtree_gates_geom").fetchone()[0] == 4
+    import pyogrio
+    g = pyogrio.read_dataframe(path, layer="gates")
+    assert g["id"].tolist() == ["n10", "n11", "n12", "G1"] and g.crs.to_epsg() == 4326

@@ -6,6 +6,10 @@ them); gates are nodes tagged barrier=gate|lift_gate|swing_gate|sliding_gate|tur
 kissing_gate|full-height_turnstile|entrance or entrance=*. A compound is closed by default
 when it has a gate or access=private (a walled compound with no mapped gate stays open, else its
 residents would be cut off by missing data); entrance=emergency gates start shut.
+
+The result becomes the ``compounds`` and ``gates`` layers of a project (minsheng import-osm and
+the sample build write them; data/schema.py); from then on they are read from the store and
+edited there (gates: add, move, close), never re-read from the extract.
 """
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ WALL_BARRIERS = {"wall", "fence", "retaining_wall", "hedge"}
 
 @dataclass(frozen=True)
 class CompoundsAndGates:
-    compounds: gpd.GeoDataFrame   # id, name, access, walled, closed_default, geometry (EPSG:4326)
-    gates: gpd.GeoDataFrame       # id, kind, access, name, compound_id, closed_default, geometry
+    compounds: gpd.GeoDataFrame   # id, name, access, walled, closed, geometry (EPSG:4326)
+    gates: gpd.GeoDataFrame       # id, compound_id, kind, entrance, access, name, closed, geometry
 
 
 def read_compounds_and_gates(path) -> CompoundsAndGates:
@@ -73,7 +77,7 @@ def read_compounds_and_gates(path) -> CompoundsAndGates:
          "access": [r[3] for r in gate_rows], "name": [r[4] for r in gate_rows]},
         geometry=[shapely.Point(r[5], r[6]) for r in gate_rows], crs=4326)
     gates["compound_id"] = assign_gates(gates, compounds)
-    gates["closed_default"] = (gates["entrance"] == "emergency") | gates["access"].isin(["no"])
+    gates["closed"] = (gates["entrance"] == "emergency") | gates["access"].isin(["no"])
     if len(compounds):
         crs = compounds.estimate_utm_crs()
         rings = compounds.to_crs(crs).boundary
@@ -85,27 +89,21 @@ def read_compounds_and_gates(path) -> CompoundsAndGates:
             near[np.unique(ci)] = True
         compounds["walled"] = near | [r[3] in WALL_BARRIERS for r in comp_rows][: len(compounds)]
         has_gate = compounds["id"].isin(gates["compound_id"])
-        compounds["closed_default"] = has_gate | compounds["access"].isin(["private", "no"])
+        compounds["closed"] = has_gate | compounds["access"].isin(["private", "no"])
     else:
-        compounds["walled"] = compounds["closed_default"] = []
+        compounds["walled"] = compounds["closed"] = []
     return CompoundsAndGates(compounds, gates.reset_index(drop=True))
 
 
-def empty() -> CompoundsAndGates:
-    return CompoundsAndGates(
-        gpd.GeoDataFrame({"id": [], "name": [], "access": [], "walled": [], "closed_default": []},
-                         geometry=gpd.GeoSeries([], crs=4326), crs=4326),
-        gpd.GeoDataFrame({"id": [], "kind": [], "entrance": [], "access": [], "name": [], "compound_id": [],
-                          "closed_default": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326))
+def within(cg: CompoundsAndGates, extent) -> CompoundsAndGates:
+    """The compounds touching ``extent`` (a lon/lat polygon) and the gates on them or inside it."""
+    c = cg.compounds[cg.compounds.intersects(extent)].reset_index(drop=True)
+    g = cg.gates
+    g = g[g["compound_id"].isin(c["id"]) | g.within(extent)].reset_index(drop=True)
+    g = g.assign(compound_id=g["compound_id"].where(g["compound_id"].isin(c["id"]), ""))
+    return CompoundsAndGates(c, g)
 
 
-def for_bundle(bundle) -> CompoundsAndGates:
-    """Compounds and gates for a loaded dataset: read from the OSM extract named in its meta
-    ``source`` when that file is shipped under data/samples/source/ (the sample), else none.
-    (Until the stores carry compounds and gates layers.)"""
-    from importlib import resources
-    name = bundle.meta_dict.get("source", "")
-    if not name:
-        return empty()
-    p = Path(str(resources.files("data").joinpath("samples", "source", Path(name).name)))
-    return read_compounds_and_gates(p) if p.exists() else empty()
+def from_bundle(bundle) -> CompoundsAndGates:
+    """A dataset's compounds and gates (its ``compounds`` and ``gates`` layers)."""
+    return CompoundsAndGates(bundle.compounds, bundle.gates)

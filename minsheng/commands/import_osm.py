@@ -39,13 +39,18 @@ def build(file, bbox=None, synthetic=True, seed=20261123, county_code="110108", 
           street_name="", progress=None, yes_is_residential=False):
     from pathlib import Path
     from data.importers.osm import read_osm, residential_or_refuse
+    from data.importers.osm_gates import read_compounds_and_gates, within
     from data.project import project_from_osm
     from minsheng.settings import Settings
     ext = residential_or_refuse(read_osm(file, bbox=bbox, progress=progress), file=str(file),
                                 yes_is_residential=yes_is_residential, progress=progress)
-    return project_from_osm(ext, source_name=Path(file).name, county_code=county_code, street_code=street_code,
-                            object_code=Settings().grid_object_code, street_name=street_name,
-                            synthetic_households=synthetic, seed=seed, progress=progress), ext.stats
+    bundle = project_from_osm(ext, source_name=Path(file).name, county_code=county_code, street_code=street_code,
+                              object_code=Settings().grid_object_code, street_name=street_name,
+                              synthetic_households=synthetic, seed=seed, progress=progress)
+    cg = within(read_compounds_and_gates(file), ext.extent)
+    if progress is not None:
+        progress(f"{len(cg.compounds)} compounds ({int(cg.compounds['closed'].sum())} closed), {len(cg.gates)} gates")
+    return bundle.with_layers(compounds=cg.compounds, gates=cg.gates), ext.stats
 
 
 def run(args) -> int:
