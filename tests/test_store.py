@@ -529,7 +529,7 @@ def test_pg_migration_5_and_a_forked_child_opens_its_own_pool(pg_store):
     assert os.waitstatus_to_exitcode(status) == 0
     assert child and child != parent  # not the parent's session on a shared socket
     assert store.version() == v and store.quarter_list() == ["2026Q1"]  # the parent's pool still works
-    assert store.schema_info()["migrations"][-1] == 5
+    assert 5 in store.schema_info()["migrations"]
 
 
 def _race(n, fn):
