@@ -75,7 +75,13 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
 def wsgi():
     """WSGI application factory for a production server, settings from the environment
     (MINSHENG_DATA or DATABASE_URL, MINSHENG_SECRET_KEY, ...): ``gunicorn 'app:wsgi()'``."""
-    return create_app(from_env()).server
+    from minsheng.settings import SettingsError
+    try:
+        settings = from_env()
+    except SettingsError as e:  # gunicorn would print a traceback: a message and exit instead
+        print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings).server
 
 
 def add_serve_arguments(p) -> None:
@@ -133,8 +139,12 @@ def main(argv=None) -> int:
     add_serve_arguments(p)
     a = p.parse_args(argv)
     t0 = time.perf_counter()
+    from minsheng.settings import SettingsError
     try:
         settings = settings_from_args(a)
+    except SettingsError as e:
+        print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
+        return 2
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ import json
 import geopandas as gpd
 from dash import Input, Output, State, ctx as dash_ctx, html, no_update
 
-from data.catalogue import key_groups, service_type
 from geo.network import build_walk_graph
 from geo.service_circle import CircleParams, circle_polygons, coverage_shares, service_distances
 from layers.base import outline_trace, streets_trace
@@ -71,7 +70,7 @@ def traces(ctx, p) -> list:
     b = ctx.bundle()
     if not p.stype:
         return [streets_trace(b.walk_edges, t("layer_streets", p.lang))]
-    st = service_type(p.stype)
+    st = ctx.settings.catalogue().service_type(p.stype)
     grids = b.plan_grids(p.plan_id)
     table = distances(ctx, p.minutes, p.speed, p.closed, p.shut)
     labels = (t("within_circle", p.lang), t("beyond_circle", p.lang), t("unreachable", p.lang))
@@ -146,7 +145,8 @@ def panel(ctx, p, user) -> list:
     b = ctx.bundle()
     if not p.stype:
         return [html.P(t("no_service_points", p.lang))]
-    st = service_type(p.stype)
+    cat = ctx.settings.catalogue()
+    st = cat.service_type(p.stype)
     sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut)
     sh = sh[sh["service_type"] == p.stype]
     overall = sh[(sh["scope"] == "all") & (sh["group"] == "all")]
@@ -155,7 +155,7 @@ def panel(ctx, p, user) -> list:
                                                               f"{int(overall['households'].sum()):,}", className="num"),
                      html.Td(_pct(overall["share"].iloc[0]) if len(overall) else "—", className="num")])]
     kg = sh[(sh["scope"] == "all") & (sh["group"] != "all")].set_index("group")
-    for g in key_groups():
+    for g in cat.key_groups:
         if g.sensitive or g.key not in kg.index:
             continue
         r = kg.loc[g.key]
@@ -223,9 +223,8 @@ def scenario_panel(ctx, p, st) -> list:
     if not run:
         return []
     res, w = run
-    from data.catalogue import key_groups
     wlabel = t("site_households", p.lang) if s.get("weight") in (None, "", "households") else next(
-        (g.label(p.lang) for g in key_groups() if g.key == s.get("weight")), s.get("weight"))
+        (g.label(p.lang) for g in ctx.settings.catalogue().key_groups if g.key == s.get("weight")), s.get("weight"))
     head = html.H3(t("site_title", p.lang).format(k=int(s["k"]), stype=st.label(p.lang)), id="site-title")
     if not len(res.chosen):
         return [head, html.P(t("site_nothing", p.lang))]

@@ -101,20 +101,22 @@ def _stream(path: Path, tmpdir: str, fmt: str, name: str) -> flask.Response:
 
 def write_export(bundle, settings, out: Path, fmt: str, plan_id: str, *, lang: str, personal: bool, bbox=None,
                  layer: str = "grids", width: int = 1600, height: int = 1000) -> Path:
-    """Run the exporter of `fmt` into `out` (the CLI's calls, with the dashboard's settings)."""
+    """Run the exporter of `fmt` into `out` (the CLI's calls, with the dashboard's settings and
+    catalogue)."""
+    cat = settings.catalogue()
     if fmt == "html":
         from data.exporters.html import export_html
-        return export_html(bundle, out, plan_id, allow_personal=personal, lang=lang, bounds=bbox)
+        return export_html(bundle, out, plan_id, allow_personal=personal, lang=lang, bounds=bbox, catalogue=cat)
     if fmt in ("png", "pdf"):
         from data.exporters.image import export_image
         return export_image(bundle, out, plan_id, fmt=fmt, allow_personal=personal, lang=lang, bounds=bbox,
-                            width=width, height=height)
+                            width=width, height=height, catalogue=cat)
     if fmt == "xlsx":
         from data.exporters.excel import export_excel
-        return export_excel(bundle, out, plan_id, allow_personal=personal, lang=lang, bands=settings)
+        return export_excel(bundle, out, plan_id, allow_personal=personal, lang=lang, bands=settings, catalogue=cat)
     from data.exporters.gis import DEFAULT_LAYERS, export_gis
     layers = DEFAULT_LAYERS if fmt == "gpkg" else (layer,)
-    return export_gis(bundle, out, layers, plan_id, fmt=fmt, allow_personal=personal)[0]
+    return export_gis(bundle, out, layers, plan_id, fmt=fmt, allow_personal=personal, catalogue=cat)[0]
 
 
 def _int_arg(args, key: str, default: int, lo: int = 400, hi: int = 4000) -> int:

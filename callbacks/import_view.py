@@ -142,7 +142,8 @@ def register(app, ctx):
             set_progress("1")
             with uploaded_file(filename, decode_upload(contents)) as path:
                 set_progress("2")
-                report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms))
+                report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms),
+                                           catalogue=ctx.settings.catalogue())
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang)
         set_progress("3")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html
 
 from callbacks import exports, ids
-from data.catalogue import service_types
 from data.schema import ATTRIBUTION
 from layers.overview import ALL_LAYERS
 from minsheng.i18n import t
@@ -24,10 +23,9 @@ def default_circle_type(present) -> str:
     return present[0] if present else ""
 
 
-def siting_controls(lang):
-    from data.catalogue import key_groups
+def siting_controls(ctx, lang):
     weights = [{"label": t("site_households", lang), "value": "households"}] + [
-        {"label": g.label(lang), "value": g.key} for g in key_groups() if not g.sensitive]
+        {"label": g.label(lang), "value": g.key} for g in ctx.settings.catalogue().key_groups if not g.sensitive]
     return [html.H3(t("site_head", lang)),
             html.Label(t("site_k", lang)),
             dcc.Input(id=ids.SITE_K, type="number", min=1, max=20, step=1, value=3, style={"width": "60px"}),
@@ -81,7 +79,8 @@ def page(ctx, lang: str):
     plans = bundle.plans
     plan_id = bundle.adopted_plan_id()
     present = set(bundle.service_points["type"])
-    st_opts = [{"label": s.label(lang), "value": s.key} for s in service_types() if s.key in present]
+    st_opts = [{"label": s.label(lang), "value": s.key} for s in ctx.settings.catalogue().service_types
+               if s.key in present]
     meta = bundle.meta_dict
     other = "en" if lang == "zh" else "zh"
     return html.Div(className="page", children=[
@@ -146,7 +145,7 @@ def page(ctx, lang: str):
                                             {"label": t("speed_elderly", lang),
                                              "value": ctx.settings.elderly_speed_m_min},
                                             {"label": t("speed_gb", lang), "value": 0}]),
-                    *siting_controls(lang),
+                    *siting_controls(ctx, lang),
                 ]),
                 html.Div(id=ids.CONTROLS_LIFECIRCLE, style={"display": "none"}, children=lifecircle_controls(ctx, lang)),
                 html.Div(id=ids.CONTROLS_GATES, style={"display": "none"}, children=gate_controls(ctx, lang)),

@@ -8,7 +8,6 @@ from dash import html
 
 from callbacks import life_circle_model as lcm
 from callbacks.circle_view import _pct, gate_traces
-from data.catalogue import key_groups, service_type
 from layers.base import outline_trace, streets_trace
 from layers.life_circle import compliance_traces
 from layers.service_circle import service_point_trace
@@ -50,7 +49,7 @@ def traces(ctx, p) -> list:
     present = set(b.service_points["type"])
     for key in dict.fromkeys(x for r in reqs.values() for x in r.types):
         if key in present:
-            st = service_type(key)
+            st = ctx.settings.catalogue().service_type(key)
             out.append(service_point_trace(b.service_points, key, color=st.color, name=st.label(p.lang)))
     return out
 
@@ -64,7 +63,7 @@ def panel(ctx, p, user) -> list:
     reach = tier.reach_m * prof.speed_m_min / ctx.settings.walk_speed_m_min
     sh = lcm.shares(ctx, p.plan_id, p.closed, p.shut)
     allsh = sh[sh["scope"] == "all"]
-    groups = {g.key: g for g in key_groups()}
+    groups = {g.key: g for g in ctx.settings.catalogue().key_groups}
     head = [html.Tr([html.Th("")] + [html.Th(_short(x, p.lang), title=x.label(p.lang)) for x in cat.tiers])]
     body = []
     for group in dict.fromkeys(allsh["group"]):

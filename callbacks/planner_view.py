@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 import shapely
 from dash import html
 
-from data.catalogue import key_groups
 from geo.coverage import audit_plan
 from geo.validate import KIND_LABELS
 from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
@@ -61,7 +60,7 @@ def plan_audit(ctx, plan_id: str, edits_json: str):
     plan = edited_plan(ctx, plan_id, edits_json)
     return ctx.cached("plan_audit", (plan_id, edits_json), lambda: audit_plan(
         edited_grids(ctx, plan_id, edits_json), b.communities, b.buildings, plan.assignments.assign(plan_id=plan_id),
-        b.building_stats, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
+        b.building_stats, bands=ctx.settings, tag_keys=ctx.settings.catalogue().keys))
 
 
 def traces(ctx, p) -> list:
@@ -134,10 +133,10 @@ def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
     """Households and workload (visits per month) of the grids an edit touched, before → after,
     each against its band. Without personal access the workload is the estimate from published
     figures (geo/suppress: small sensitive counts never change a figure by an exact amount)."""
-    from data.catalogue import small_cell_keys
     from geo.suppress import suppressed_rows
     from geo.workload import rates_of
-    keys = [k.key for k in key_groups()]
+    cat = ctx.settings.catalogue()
+    keys = cat.keys
     live = live_figures(stored, edited, ctx.bundle().building_stats, bands=ctx.settings, tag_keys=keys)
     if not len(live):
         return []
@@ -149,7 +148,7 @@ def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
         wl_before = before["workload"].reindex(live["id"]).to_numpy(dtype=float)
         approx = False
     else:
-        small = list(small_cell_keys())
+        small = list(cat.small_cell_keys)
         _, wl_after, a1 = suppressed_rows(live, small, rates, threshold=ctx.settings.suppress_below)
         b_rows = before.reindex(live["id"]).fillna(0)
         _, wl_before, a2 = suppressed_rows(b_rows.reset_index(), small, rates, threshold=ctx.settings.suppress_below)
@@ -185,8 +184,9 @@ def people_panel(ctx, plan_a, plan_b, lang, *, personal: bool, id_prefix: str = 
     from data.exporters.pack import people_table
     from geo.plan import people_diff
     b = ctx.bundle()
-    d = people_diff(plan_a, plan_b, ctx.bundle().building_stats, tag_keys=[k.key for k in key_groups()])
-    flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10)
+    d = people_diff(plan_a, plan_b, ctx.bundle().building_stats, tag_keys=ctx.settings.catalogue().keys)
+    flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10,
+                              catalogue=ctx.settings.catalogue())
     out = [html.H3(t("people_change", lang)),
            html.P(t("people_moved", lang).format(households=f"{d.households_moved:,}", persons=f"{d.persons_moved:,}"),
                   id=f"{id_prefix}-people")]

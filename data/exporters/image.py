@@ -64,12 +64,12 @@ def render_html(html_path, out, *, fmt: str | None = None, width: int = 1600, he
 
 def export_image(bundle, out, plan_id: str | None = None, *, fmt: str | None = None, allow_personal: bool = False,
                  lang: str = "zh", width: int = 1600, height: int = 1000, chromium: str | None = None,
-                 bounds=None) -> Path:
+                 bounds=None, catalogue=None) -> Path:
     """The map of a plan as PNG or PDF (offline HTML rendered by headless Chromium). bounds:
     (minlon, minlat, maxlon, maxlat) to show (default: the whole project)."""
     from data.exporters.html import export_html
     find_chromium(chromium)  # fail before doing any work
     with tempfile.TemporaryDirectory(prefix="minsheng-map-") as d:
         page = export_html(bundle, Path(d) / "map.html", plan_id, allow_personal=allow_personal, lang=lang,
-                           bounds=bounds)
+                           bounds=bounds, catalogue=catalogue)
         return render_html(page, out, fmt=fmt, width=width, height=height, chromium=chromium)

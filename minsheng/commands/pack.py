@@ -16,6 +16,8 @@ HELP = "joint-meeting pack (联席会议材料): PDF + PPTX for a quarter, with 
 def add_arguments(p):
     p.add_argument("--quarter", required=True, help="the quarter, e.g. 2026Q4")
     p.add_argument("--data", help="project GeoPackage (default: MINSHENG_DATA or the shipped sample)")
+    from minsheng.commands import add_settings_argument
+    add_settings_argument(p)
     p.add_argument("--out-dir", default=".", help="directory for the PDF and PPTX (default: current directory)")
     p.add_argument("--format", choices=["pdf", "pptx", "both"], default="both")
     p.add_argument("--lang", choices=["zh", "en"], help="language (default: settings)")
@@ -36,7 +38,7 @@ def run(args) -> int:
     from data.snapshots import snapshot_dir
     from minsheng.i18n import t
     from minsheng.settings import from_env
-    settings = from_env(data=args.data, language=args.lang)
+    settings = from_env(data=args.data, language=args.lang, settings_file=args.settings)
     lang = settings.language
     store = GpkgStore(settings.data_path)
     bundle = store.load()
