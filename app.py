@@ -26,9 +26,11 @@ def task_dir(settings: Settings) -> str:
 
 
 def background_manager(settings: Settings):
-    """Runs long callbacks (imports) outside the request: Celery with Redis when
-    settings.celery_broker is set (every gunicorn worker and the celery worker share it), else
-    diskcache with worker subprocesses (one machine)."""
+    """Runs long callbacks (imports, PNG/PDF exports, proposals) outside the request: Celery with
+    Redis when settings.celery_broker is set (every gunicorn worker and the celery worker share
+    it; a revoked job gets SIGTERM, which data/scratch turns into an exception so its private
+    folder is removed), else diskcache with worker subprocesses (one machine; a cancelled job is
+    killed, then its private folders are removed: data/scratch.sweep)."""
     if settings.celery_broker:
         from celery import Celery
         from dash import CeleryManager
@@ -36,7 +38,14 @@ def background_manager(settings: Settings):
         return CeleryManager(celery_app)
     import diskcache
     from dash import DiskcacheManager
-    return DiskcacheManager(diskcache.Cache(task_dir(settings)), expire=3600)
+
+    class Manager(DiskcacheManager):
+        def terminate_job(self, job):
+            super().terminate_job(job)
+            if job is not None:
+                from data.scratch import sweep
+                sweep(int(job))  # the killed job ran no finally: its upload/export folder goes now
+    return Manager(diskcache.Cache(task_dir(settings)), expire=3600)
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
@@ -55,6 +64,8 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
         settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(store)))
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
+    from data.scratch import sweep
+    sweep()  # private upload/export folders left by processes that no longer exist
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True,
                     update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
