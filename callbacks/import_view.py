@@ -55,21 +55,15 @@ STAGES = 3  # reading the upload, importing (checks and one store transaction), 
 
 
 def _progress(pid: str, cancel_id: str, lang: str) -> list:
-    return [html.Div([html.Progress(id=pid, value="0", max=str(STAGES)),
-                      html.Span(t("import_progress", lang), className="hint"),
-                      html.Button(t("import_cancel", lang), id=cancel_id, n_clicks=0, className="btn")],
-                     id=f"{pid}-box", className="import-progress", style={"display": "none"})]
+    from callbacks.jobs import progress_box
+    return [progress_box(pid, cancel_id, lang, stages=STAGES, label="import_progress", cancel="import_cancel")]
 
 
 def _background(pid: str, cancel_id: str, upload_id: str) -> dict:
     """The background-callback options of one upload: progress bar, cancel button, and the
     upload disabled while it runs."""
-    from dash import Input, Output
-    return dict(background=True,
-                progress=[Output(pid, "value")], progress_default=["0"],
-                running=[(Output(f"{pid}-box", "style"), {"display": "flex"}, {"display": "none"}),
-                         (Output(upload_id, "disabled"), True, False)],
-                cancel=[Input(cancel_id, "n_clicks")])
+    from callbacks.jobs import background_options
+    return background_options(pid, cancel_id, (upload_id,))
 
 
 def _error(e, lang) -> html.Div:

@@ -35,6 +35,22 @@ def siting_controls(ctx, lang):
             html.Button(t("site_clear", lang), id=ids.BTN_SITE_CLEAR, className="btn")]
 
 
+def propose_controls(lang):
+    """The planner's automatic proposal: balance by, a button, the job's progress and cancel."""
+    from callbacks.jobs import progress_box
+    from callbacks.planner_view import PROPOSE_STAGES
+    return [html.H3(t("propose_head", lang)),
+            html.P(t("propose_help", lang), className="hint"),
+            html.Label(t("balance_by", lang)),
+            dcc.Dropdown(id=ids.PROPOSE_BALANCE, value="households", clearable=False,
+                         options=[{"label": t(f"balance_{k}", lang), "value": k}
+                                  for k in ("households", "workload", "both")]),
+            html.Button(t("propose_button", lang), id=ids.BTN_PROPOSE, n_clicks=0, className="btn"),
+            progress_box(ids.PROPOSE_PROGRESS, ids.PROPOSE_CANCEL, lang, stages=PROPOSE_STAGES,
+                         label="propose_progress", cancel="propose_cancel"),
+            html.Div(id=ids.PROPOSE_MSG, className="message")]
+
+
 def lifecircle_controls(ctx, lang):
     cat = ctx.settings.life_circles()
     return [html.H3(t("lc_tier", lang)),
@@ -165,6 +181,7 @@ def page(ctx, lang: str):
                     dcc.Dropdown(id=ids.PLANNER_COMPARE, clearable=True,
                                  options=[{"label": f"{n} ({i})", "value": i} for i, n in zip(plans["id"], plans["name"])]),
                     html.Div(id=ids.PLANNER_MSG, className="message"),
+                    *propose_controls(lang),
                 ]),
             ]),
             html.Main(className="map-wrap", children=[

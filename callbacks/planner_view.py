@@ -24,6 +24,8 @@ from layers.style import COMMUNITY_LINE, LEVEL1_LINE, LEVEL2_LINE
 from minsheng.i18n import t
 
 EMPTY_STATE = {"plan_id": None, "base_version": None, "edits": [], "cursor": 0}
+PROPOSE_STAGES = 4  # reading the plan, proposing, saving the draft, figures
+BALANCES = ("households", "workload", "both")
 
 
 def active_edits(state) -> str:
@@ -311,6 +313,48 @@ def register(app, ctx):
         except (PlanEditError, ValueError) as e:
             return no_update, str(e), no_update, no_update, no_update
         return no_update, no_update, no_update, no_update, no_update
+
+    from callbacks.jobs import background_options
+
+    @app.callback(Output(ids.PROPOSE_MSG, "children"), Output(ids.PLAN, "options", allow_duplicate=True),
+                  Output(ids.PLAN, "value", allow_duplicate=True), Input(ids.BTN_PROPOSE, "n_clicks"),
+                  State(ids.PLAN, "value"), State(ids.PROPOSE_BALANCE, "value"), State(ids.LANG, "data"),
+                  prevent_initial_call=True,
+                  **background_options(ids.PROPOSE_PROGRESS, ids.PROPOSE_CANCEL, (ids.BTN_PROPOSE,)))
+    def propose(set_progress, n, plan_id, balance, lang):
+        """An automatic proposal from the chosen plan, saved as a new draft (data/plans.propose_to_draft,
+        as `minsheng propose`), in a background job: the chosen plan is never changed, and a
+        cancelled job writes nothing (it is killed before or inside the draft's one transaction)."""
+        from data.plans import propose_to_draft
+        from geo.plan import balance_summary, grid_figures
+        lang = lang if lang in ("zh", "en") else "zh"
+        user = current_user(ctx)
+        if not user.can("plan"):
+            return html.P(t("planner_forbidden", lang), className="error"), no_update, no_update
+        if not n:
+            return no_update, no_update, no_update
+        b = ctx.bundle()
+        base_id = plan_id if isinstance(plan_id, str) and plan_id in set(b.plans["id"].astype(str)) \
+            else b.adopted_plan_id()
+        balance = balance if balance in BALANCES else "households"
+        set_progress("1")
+        stage = {"propose": "2", "save": "3"}
+        name = f"{b.plans.set_index('id')['name'].get(base_id, base_id)} · {t('propose_name', lang)}"
+        try:
+            new_id, _v, _prop, base, plan = propose_to_draft(
+                ctx.store, base_id, name, user.username, settings=ctx.settings, balance=balance,
+                progress=lambda s: set_progress(stage[s]))
+        except ConflictError:
+            return html.P(t("conflict", lang), className="error"), no_update, no_update
+        except (PlanEditError, ValueError) as e:
+            return html.P(str(e), className="error"), no_update, no_update
+        set_progress("4")
+        stats = ctx.reload().building_stats  # this job's own write: read the new version now
+        before, after = (balance_summary(grid_figures(x, stats, bands=ctx.settings, tag_keys=[]))["level2"]
+                         for x in (base, plan))
+        msg = t("propose_done", lang).format(plan=new_id, before=before["in_band"], after=after["in_band"],
+                                             n=after["grids"])
+        return html.P(msg, id="propose-done"), plan_options(ctx, lang), new_id
 
     @app.callback(Output(ids.PLANNER_TARGET, "options"), Input(ids.PLAN, "value"), Input(ids.PLANNER_STATE, "data"))
     def targets(plan_id, state):
