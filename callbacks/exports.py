@@ -48,6 +48,7 @@ MENU_ITEMS = (("html", "/export/map.html"), ("png", "/export/map.png"), ("pdf", 
               ("geojson", "/export/project.geojson"))
 PERSONAL_ITEMS = ("xlsx", "gpkg")   # offered with personal data to roles that may export it
 JOB_ITEMS = {"png": ids.EXPORT_PNG, "pdf": ids.EXPORT_PDF}  # the menu runs these as background jobs
+PACK_ITEMS = {"pdf": ids.EXPORT_PACK_PDF, "pptx": ids.EXPORT_PACK_PPTX}  # ... and the pack
 JOB_STAGES = 3  # building the map, rendering it (Chromium), sending it
 CHUNK = 1 << 16
 
@@ -237,28 +238,43 @@ def register(app, ctx):
     from callbacks.jobs import background_options
 
     @app.callback(Out(ids.EXPORT_DOWNLOAD, "data"), Out(ids.EXPORT_MSG, "children"),
-                  In(ids.EXPORT_PNG, "n_clicks"), In(ids.EXPORT_PDF, "n_clicks"), St(ids.PLAN, "value"),
-                  St(ids.MAP, "relayoutData"), St(ids.LANG, "data"), prevent_initial_call=True,
-                  **background_options(ids.EXPORT_PROGRESS, ids.EXPORT_CANCEL, tuple(JOB_ITEMS.values())))
-    def export_image_job(set_progress, _png, _pdf, plan_id, relayout, lang):
-        """The PNG/PDF map of the chosen plan and view, rendered outside the request (the same
-        exporter as /export/map.png|pdf and `minsheng export`), then sent as a download."""
+                  In(ids.EXPORT_PNG, "n_clicks"), In(ids.EXPORT_PDF, "n_clicks"), In(ids.EXPORT_PACK_PDF, "n_clicks"),
+                  In(ids.EXPORT_PACK_PPTX, "n_clicks"), St(ids.PLAN, "value"), St(ids.MAP, "relayoutData"),
+                  St(ids.LANG, "data"), prevent_initial_call=True,
+                  **background_options(ids.EXPORT_PROGRESS, ids.EXPORT_CANCEL,
+                                       (*JOB_ITEMS.values(), *PACK_ITEMS.values())))
+    def export_job(set_progress, _png, _pdf, _pack_pdf, _pack_pptx, plan_id, relayout, lang):
+        """The PNG/PDF map of the chosen plan and view (the same exporter as /export/map.png|pdf
+        and `minsheng export`) or this quarter's joint-meeting pack (as /export/pack.<fmt>:
+        aggregates only; planners freeze the quarter), made outside the request, then sent as a
+        download."""
         import base64
 
         from data.bundle import DataError
         from data.exporters.image import ChromiumMissing
         from data.scratch import private_dir
         lang = lang if lang in ("zh", "en") else ctx.settings.language
-        fmt = "pdf" if dash_ctx.triggered_id == ids.EXPORT_PDF else "png"
+        trig = dash_ctx.triggered_id
+        pack = trig in PACK_ITEMS.values()
+        fmt = next((f for f, i in (PACK_ITEMS if pack else JOB_ITEMS).items() if i == trig), "png")
         b = ctx.bundle()
         plan_id = plan_id if isinstance(plan_id, str) and plan_id in set(b.plans["id"].astype(str)) \
             else b.adopted_plan_id()
-        name = download_name(lang, plan_id, fmt)
         set_progress("1")
         try:
             with private_dir("export") as d:
-                out = write_export(b, ctx.settings, Path(d) / f"export.{fmt}", fmt, plan_id, lang=lang,
-                                   personal=False, bbox=bbox_of_view(relayout), work_dir=d)
+                if pack:
+                    from data.exporters.pack import make_pack
+                    from data.snapshots import snapshot_dir
+                    res = make_pack(b, ctx.settings, current_quarter(), d, lang=lang, personal=False,
+                                    formats=(fmt,), snapshots=snapshot_dir(ctx.settings.data_path),
+                                    freeze=current_user(ctx).can("plan"))
+                    out = res["files"][fmt]
+                    name = out.name
+                else:
+                    name = download_name(lang, plan_id, fmt)
+                    out = write_export(b, ctx.settings, Path(d) / f"export.{fmt}", fmt, plan_id, lang=lang,
+                                       personal=False, bbox=bbox_of_view(relayout), work_dir=d)
                 set_progress("2")
                 data = Path(out).read_bytes()
         except ChromiumMissing:
@@ -315,9 +331,9 @@ def menu(lang: str, user) -> html.Details:
     links.append(html.A(t("present", lang), href=f"/present?lang={lang}", id="present-link",
                         className="export-item present-item"))
     q = current_quarter()
-    links += [html.A(f"{t('pack', lang)} {q} ({fmt.upper()})", href=f"/export/pack.{fmt}?lang={lang}&quarter={q}",
-                     id=f"pack-link-{fmt}", className="export-item pack-item",
-                     title=t("pack_button", lang)) for fmt in ("pdf", "pptx")]
+    links += [html.Button(f"{t('pack', lang)} {q} ({fmt.upper()})", id=bid, n_clicks=0,
+                          className="export-item export-job pack-item", title=t("pack_button", lang))
+              for fmt, bid in PACK_ITEMS.items()]
     return html.Details(id="export-menu", className="export-menu", children=[
         html.Summary(t("export", lang) + (" / Export" if lang == "zh" else "")),
         html.Div(links + [progress_box(ids.EXPORT_PROGRESS, ids.EXPORT_CANCEL, lang, stages=JOB_STAGES,

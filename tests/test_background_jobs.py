@@ -56,12 +56,14 @@ def _key(app, first_output):
 
 
 def export_payload(app, fmt, plan, relayout=None, lang="zh"):
+    """fmt: png, pdf (the map) or pack-pdf, pack-pptx (the joint-meeting pack)."""
+    button = {"png": ids.EXPORT_PNG, "pdf": ids.EXPORT_PDF, "pack-pdf": ids.EXPORT_PACK_PDF,
+              "pack-pptx": ids.EXPORT_PACK_PPTX}
     return {"output": _key(app, f"{ids.EXPORT_DOWNLOAD}.data"),
             "outputs": [{"id": ids.EXPORT_DOWNLOAD, "property": "data"},
                         {"id": ids.EXPORT_MSG, "property": "children"}],
-            "inputs": [{"id": ids.EXPORT_PNG, "property": "n_clicks", "value": int(fmt == "png")},
-                       {"id": ids.EXPORT_PDF, "property": "n_clicks", "value": int(fmt == "pdf")}],
-            "changedPropIds": [f"{ids.EXPORT_PNG if fmt == 'png' else ids.EXPORT_PDF}.n_clicks"],
+            "inputs": [{"id": b, "property": "n_clicks", "value": int(f == fmt)} for f, b in button.items()],
+            "changedPropIds": [f"{button[fmt]}.n_clicks"],
             "state": [{"id": ids.PLAN, "property": "value", "value": plan},
                       {"id": ids.MAP, "property": "relayoutData", "value": relayout},
                       {"id": ids.LANG, "property": "data", "value": lang}]}
@@ -139,6 +141,19 @@ def test_png_and_pdf_export_jobs_download_the_map(project, tmp_path, private_tmp
     r = post(c, export_payload(app, "pdf", plan, view, lang="en")).get_json()["response"]
     d = r[ids.EXPORT_DOWNLOAD]["data"]
     assert d["filename"].startswith("Minsheng-Map-") and base64.b64decode(d["content"])[:5] == b"%PDF-"
+    assert not list(private_tmp.glob("minsheng-*"))
+
+
+def test_pack_job_downloads_the_pack(project, tmp_path, private_tmp):
+    from pptx import Presentation
+    app = make_app(project, tmp_path)
+    c = login(app, "view")
+    payload = export_payload(app, "pack-pptx", None)
+    r, _ = poll(c, payload, start(c, payload))
+    d = r[ids.EXPORT_DOWNLOAD]["data"]
+    assert d["filename"].endswith(".pptx") and "联席会议材料" in d["filename"]
+    assert len(Presentation(io.BytesIO(base64.b64decode(d["content"]))).slides) >= 8
+    assert not list(project.parent.glob("*.snapshots/*.json"))   # a viewer does not freeze the quarter
     assert not list(private_tmp.glob("minsheng-*"))
 
 
