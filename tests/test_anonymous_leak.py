@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 import sqlite3
 import tempfile
 import zipfile
@@ -23,9 +22,8 @@ import pytest
 from app import create_app
 from callbacks import ids
 from callbacks import presentation as P
-from data.gpkg_store import GpkgStore
 from data.plans import copy_plan_to_draft
-from minsheng.settings import Settings, sample_path
+from minsheng.settings import Settings
 from tests.dash_client import end_id, post
 
 KEY = "test-secret-key-0123456789abcdefgh"
@@ -70,12 +68,11 @@ def readable(data: bytes, kind: str = "") -> str:
     return text + "\n" + re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """The sample with the distinctive values: (path, facts)."""
-    path = tmp_path_factory.mktemp("leak") / "p.gpkg"
-    shutil.copyfile(sample_path(), path)
-    store = GpkgStore(path)
+@pytest.fixture(scope="module", params=[pytest.param("gpkg"), pytest.param("postgis", marks=pytest.mark.postgis)])
+def project(request, tmp_path_factory):
+    """The sample with the distinctive values, on each store: (store, Settings kwargs, facts)."""
+    from tests.auth_client import project_store
+    store, kw = project_store(request.param, tmp_path_factory.mktemp("leak"), request, users=())
     b = store.load()
     adopted = b.adopted_plan_id()
     g = b.plan_grids(adopted)
@@ -106,16 +103,16 @@ def project(tmp_path_factory):
     assert set(HOUSEHOLD_PHONES) <= stored
     assert DRAFT_HEAD_PHONE in set(full.plan_grids(draft)["head_phone"].dropna())
     assert {L1_HEAD_PHONE, L2_HEAD_PHONE} <= set(full.plan_grids(adopted)["head_phone"].dropna())
-    return path, {"adopted": adopted, "draft": draft, "l2": l2, "l1": l1, "community": community,
-                  "building": mine["building_id"].iloc[0], "types": sorted(set(full.service_points["type"]))}
+    return store, kw, {"adopted": adopted, "draft": draft, "l2": l2, "l1": l1, "community": community,
+                       "building": mine["building_id"].iloc[0], "types": sorted(set(full.service_points["type"]))}
 
 
 @pytest.fixture(scope="module", params=["open", "closed"])
 def app(request, project, tmp_path_factory):
-    path, _ = project
+    store, kw, _ = project
     closed = request.param == "closed"
-    return create_app(Settings(data=str(path), secret_key=KEY, require_login=closed,
-                               task_dir=str(tmp_path_factory.mktemp("jobs")))), closed
+    return create_app(Settings(secret_key=KEY, require_login=closed, task_dir=str(tmp_path_factory.mktemp("jobs")),
+                               **kw), store=store), closed
 
 
 # -- every route --------------------------------------------------------------------------------
@@ -149,7 +146,7 @@ def route_urls(rule: str, f: dict) -> list[str]:
 
 def test_every_route_is_masked_for_an_anonymous_visitor(app, project):
     app, closed = app
-    f = project[1]
+    f = project[2]
     c = app.server.test_client()
     rules = {r.rule for r in app.server.url_map.iter_rules()} - NOT_DATA
     seen = 0
@@ -249,7 +246,7 @@ def payloads(key, cb, f):
 
 def test_every_callback_is_masked_for_an_anonymous_visitor(app, project):
     app, closed = app
-    f = project[1]
+    f = project[2]
     c = app.server.test_client()
     c.get("/")   # the app's first request sets up the cancel callbacks of the background jobs
     server_side = {k: v for k, v in list(app.callback_map.items()) if "callback" in v}
