@@ -110,7 +110,8 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
     g1["parent_id"] = g1["id"].str[:4]
     g1["seq"] = g1["id"].str[5:7].astype(int)
     g1["name"] = [f"{cname[p]}第{CN_DIGITS[s] if s <= 10 else s}网格" for p, s in zip(g1["parent_id"], g1["seq"])]
-    g1["code"] = [compose(object_code, county_code, street_code, cnum[p], s) for p, s in zip(g1["parent_id"], g1["seq"])]
+    g1["code"] = [compose(object_code, county_code, street_code, cnum[p], s)
+                  for p, s in zip(g1["parent_id"], g1["seq"])]
     g2["level"] = 2
     g2["parent_id"] = g2["id"].str[:7]
     g2["seq"] = g2["id"].str[8:10].astype(int)

@@ -180,7 +180,8 @@ def make_context(buildings, communities, *, settings=None) -> PlanContext:
     nums = community_numbers(communities["code"].to_numpy(dtype=object), cxy)
     s = settings
     street = getattr(s, "street_code", "012")
-    col = lambda c: communities[c].to_numpy(dtype=object) if c in communities.columns else [None] * len(communities)  # noqa: E731
+    def col(c):
+        return communities[c].to_numpy(dtype=object) if c in communities.columns else [None] * len(communities)
     streets, nums = community_parts(communities["id"].to_numpy(dtype=object), col("name"), col("street"), nums,
                                     street_codes=getattr(s, "street_codes", ()),
                                     community_codes=getattr(s, "community_codes", ()), default_street=street)
@@ -466,8 +467,8 @@ def renumber_codes(plan: Plan, parents=None) -> Plan:
                            ctx.community_numbers.index.to_numpy(), ctx.community_numbers.to_numpy(),
                            object_code=ctx.object_code, county=ctx.county_code, street=ctx.street_code,
                            row_height_m=ctx.row_height_m,
-                           streets=None if ctx.community_streets is None else
-                           ctx.community_streets.reindex(ctx.community_numbers.index).fillna(ctx.street_code).to_numpy())
+                           streets=None if ctx.community_streets is None else ctx.community_streets.reindex(
+                               ctx.community_numbers.index).fillna(ctx.street_code).to_numpy())
     if parents is None:
         affected = np.ones(len(g), dtype=bool)
     else:

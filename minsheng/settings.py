@@ -88,7 +88,7 @@ class Settings:
     debug: bool = False
     street_codes: tuple = ()            # ((street name, 3-digit code), ...) from the settings file
     community_codes: tuple = ()         # ((community id or name, 3-digit code), ...)
-    catalogues: tuple = ()              # ((catalogue name, CSV path), ...) overriding data/catalogues/ (data/catalogue.py)
+    catalogues: tuple = ()              # ((catalogue name, CSV path), ...) over data/catalogues/ (data/catalogue.py)
     workers: int = 2                    # gunicorn worker processes (minsheng serve)
     threads: int = 4                    # gunicorn threads per worker
     task_dir: str = ""                  # background jobs' diskcache folder ("" = per project in temp)
