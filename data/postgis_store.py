@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import threading
 
@@ -57,12 +58,17 @@ class PostgisStore(SqlStore):
         self._pool = None
         self._lock = threading.Lock()
         self._migrated = False
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"PostgisStore({_redact(self.dsn)!r})"
 
     # -- connections -----------------------------------------------------------------
     def _get_pool(self):
+        if self._pid != os.getpid():
+            # a forked child (a background job of the dashboard) never uses its parent's pooled
+            # connections (their sockets are shared) nor a lock a parent thread may hold
+            self._pid, self._pool, self._lock = os.getpid(), None, threading.Lock()
         with self._lock:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool

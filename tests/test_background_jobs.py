@@ -173,17 +173,27 @@ def test_cancelled_export_job_leaves_no_folder(project, tmp_path, private_tmp, m
     assert not list(private_tmp.glob("minsheng-*"))
 
 
-def test_propose_job_saves_a_new_draft_with_checked_codes(project, tmp_path):
-    app = make_app(project, tmp_path, street_codes=(("学院路街道", "034"),))
-    before = GpkgStore(project).read_model()
+@pytest.mark.parametrize("kind", [pytest.param("gpkg"), pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_propose_job_saves_a_new_draft_with_checked_codes(kind, project, tmp_path, request):
+    if kind == "gpkg":
+        app = make_app(project, tmp_path, street_codes=(("学院路街道", "034"),))
+        store = GpkgStore(project)
+    else:   # the job is a forked process: it opens its own PostGIS connections
+        from tests.auth_client import project_store
+        store, kw = project_store("postgis", tmp_path, request, users=(("plan", "planner", None),
+                                                                       ("view", "viewer", None)))
+        app = create_app(Settings(secret_key="z" * 32, task_dir=str(tmp_path / "jobs"), **kw,
+                                  street_codes=(("学院路街道", "034"),)), store=store)
+    before = store.read_model()
     base = before.adopted_plan_id()
     r = post(login(app, "view"), propose_payload(app, base)).get_json()["response"]
     from minsheng.i18n import t
     assert t("planner_forbidden", "zh") in json.dumps(r, ensure_ascii=False)   # viewers are refused
-    assert len(GpkgStore(project).read_model().plans) == len(before.plans)
+    assert len(store.read_model().plans) == len(before.plans)
     c = login(app, "plan")
     r = post(c, propose_payload(app, base, balance="workload")).get_json()["response"]
-    after = GpkgStore(project).read_model()
+    after = store.read_model()
+    assert app.server.test_client().get("/healthz").status_code == 200   # the web process's connections work
     new = sorted(set(after.plans["id"]) - set(before.plans["id"]))
     assert len(new) == 1
     assert r[ids.PLAN]["value"] == new[0] and new[0] in json.dumps(r[ids.PROPOSE_MSG], ensure_ascii=False)
