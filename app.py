@@ -26,9 +26,11 @@ def task_dir(settings: Settings) -> str:
 
 
 def background_manager(settings: Settings):
-    """Runs long callbacks (imports, the joint-meeting pack) outside the request: Celery with Redis when
-    settings.celery_broker is set (every gunicorn worker and the celery worker share it), else
-    diskcache with worker subprocesses (one machine)."""
+    """Runs long callbacks (imports, PNG/PDF exports, proposals, the joint-meeting pack) outside the request: Celery with
+    Redis when settings.celery_broker is set (every gunicorn worker and the celery worker share
+    it; a revoked job gets SIGTERM, which data/scratch turns into an exception so its private
+    folder is removed), else diskcache with worker subprocesses (one machine; a cancelled job is
+    killed, then its private folders are removed: data/scratch.sweep)."""
     if settings.celery_broker:
         from celery import Celery
         from dash import CeleryManager
@@ -36,7 +38,14 @@ def background_manager(settings: Settings):
         return CeleryManager(celery_app)
     import diskcache
     from dash import DiskcacheManager
-    return DiskcacheManager(diskcache.Cache(task_dir(settings)), expire=3600)
+
+    class Manager(DiskcacheManager):
+        def terminate_job(self, job):
+            super().terminate_job(job)
+            if job is not None:
+                from data.scratch import sweep
+                sweep(int(job))  # the killed job ran no finally: its upload/export folder goes now
+    return Manager(diskcache.Cache(task_dir(settings)), expire=3600)
 
 
 def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
@@ -56,6 +65,8 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
         settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(store)))
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
+    from data.scratch import sweep
+    sweep()  # private upload/export folders left by processes that no longer exist
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True, compress=True,
                     update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
@@ -77,7 +88,13 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
 def wsgi():
     """WSGI application factory for a production server, settings from the environment
     (MINSHENG_DATA or DATABASE_URL, MINSHENG_SECRET_KEY, ...): ``gunicorn 'app:wsgi()'``."""
-    return create_app(from_env()).server
+    from minsheng.settings import SettingsError
+    try:
+        settings = from_env()
+    except SettingsError as e:  # gunicorn would print a traceback: a message and exit instead
+        print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings).server
 
 
 def add_serve_arguments(p) -> None:
@@ -135,8 +152,12 @@ def main(argv=None) -> int:
     add_serve_arguments(p)
     a = p.parse_args(argv)
     t0 = time.perf_counter()
+    from minsheng.settings import SettingsError
     try:
         settings = settings_from_args(a)
+    except SettingsError as e:
+        print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
+        return 2
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

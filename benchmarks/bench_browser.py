@@ -287,7 +287,7 @@ def run_scale(scale: str, runs: int) -> dict:
             tab(d, "十分钟服务圈")
             settle(d, 0)
             from selenium.webdriver.common.by import By
-            labels = d.find_elements(By.CSS_SELECTOR, f"#circle-minutes label")
+            labels = d.find_elements(By.CSS_SELECTOR, "#circle-minutes label")
             acts["circle_minutes"].append(measure(d, lambda: labels[(i + 2) % len(labels)].click()))
         for i in range(runs):
             acts["assign"].append(assign_once(d, url, i))

@@ -27,7 +27,6 @@ from urllib.parse import urlencode, urlsplit
 import flask
 
 from data import auth_store
-from data.catalogue import key_groups
 from minsheng.auth import ANONYMOUS, User, adopted_plan_id, authenticate, user_from_row
 from minsheng.i18n import t
 
@@ -304,7 +303,7 @@ def register(app, ctx):
         except auth_store.AuthStoreError as e:
             log.error("export refused, audit log unavailable: %s", e)
             return flask.jsonify({"error": t("audit_unavailable", _lang())}), 503
-        labels = {g.key: g.zh for g in key_groups()}
+        labels = ctx.settings.catalogue().key_group_labels("zh")
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["户编号", "楼栋", "单元", "房号", "人数", "重点人群", "户主", "电话", "合成数据"])

@@ -9,10 +9,9 @@ import pandas as pd
 import shapely
 from dash import html
 
-from data.catalogue import key_groups, service_type
 from geo.network import build_walk_graph
 from geo.service_circle import CircleParams, circle_polygons, coverage_shares, service_distances
-from callbacks import ids
+
 from callbacks import life_circle_model as lcm
 from layers.life_circle import cuts_trace, gates_trace, path_trace, proposed_trace, walls_trace
 from layers.service_circle import building_traces, circle_traces, service_point_trace
@@ -82,7 +81,7 @@ def traces(ctx, p, vp) -> list:
     b = ctx.bundle()
     if not p.stype:
         return lod.streets(ctx, vp, t("layer_streets", p.lang))
-    st = service_type(p.stype)
+    st = ctx.settings.catalogue().service_type(p.stype)
     if vp.tier != "building":
         sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut, p.stype)
         sh = sh[sh["group"] == "all"]
@@ -171,7 +170,8 @@ def panel(ctx, p, user) -> list:
     b = ctx.bundle()
     if not p.stype:
         return [html.P(t("no_service_points", p.lang))]
-    st = service_type(p.stype)
+    cat = ctx.settings.catalogue()
+    st = cat.service_type(p.stype)
     sh = shares(ctx, p.plan_id, p.minutes, p.speed, p.closed, p.shut, p.stype)
     overall = sh[(sh["scope"] == "all") & (sh["group"] == "all")]
     reach_m = circle_params(p.minutes, p.speed).threshold_m(p.stype)
@@ -179,7 +179,7 @@ def panel(ctx, p, user) -> list:
                                                               f"{int(overall['households'].sum()):,}", className="num"),
                      html.Td(_pct(overall["share"].iloc[0]) if len(overall) else "—", className="num")])]
     kg = sh[(sh["scope"] == "all") & (sh["group"] != "all")].set_index("group")
-    for g in key_groups():
+    for g in cat.key_groups:
         if g.sensitive or g.key not in kg.index:
             continue
         r = kg.loc[g.key]
@@ -256,7 +256,7 @@ def scenario_panel(ctx, p, st) -> list:
         return []
     res, _ = run
     wlabel = t("site_households", p.lang) if s["weight"] == "households" else next(
-        (g.label(p.lang) for g in key_groups() if g.key == s["weight"]), s["weight"])
+        (g.label(p.lang) for g in ctx.settings.catalogue().key_groups if g.key == s["weight"]), s["weight"])
     title = t("site_title", p.lang).format(k=int(s["k"]), stype=st.label(p.lang))
     if s.get("points") is not None:
         title += t("site_adjusted", p.lang)

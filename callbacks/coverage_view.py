@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from dash import html
 
-from data.catalogue import key_groups
 from geo.coverage import audit_bundle
 from layers.coverage import coverage_traces, problem_traces
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
@@ -15,7 +14,7 @@ from callbacks import ids
 
 def audit(ctx, plan_id: str):
     b = ctx.bundle()
-    keys = [g.key for g in key_groups()]
+    keys = ctx.settings.catalogue().keys
     return ctx.cached("audit", (plan_id,), lambda: audit_bundle(b, plan_id, ctx.settings, tag_keys=keys))
 
 

@@ -49,6 +49,8 @@ MENU_ITEMS = (("html", "/export/map.html"), ("png", "/export/map.png"), ("pdf", 
               ("xlsx", "/export/grids.xlsx"), ("gpkg", "/export/project.gpkg"),
               ("geojson", "/export/project.geojson"))
 PERSONAL_ITEMS = ("xlsx", "gpkg")   # offered with personal data to roles that may export it
+JOB_ITEMS = {"png": ids.EXPORT_PNG, "pdf": ids.EXPORT_PDF}  # the menu runs these as background jobs
+JOB_STAGES = 3  # building the map, rendering it (Chromium), sending it
 CHUNK = 1 << 16
 
 
@@ -102,21 +104,23 @@ def _stream(path: Path, tmpdir: str, fmt: str, name: str) -> flask.Response:
 
 
 def write_export(bundle, settings, out: Path, fmt: str, plan_id: str, *, lang: str, personal: bool, bbox=None,
-                 layer: str = "grids", width: int = 1600, height: int = 1000) -> Path:
-    """Run the exporter of `fmt` into `out` (the CLI's calls, with the dashboard's settings)."""
+                 layer: str = "grids", width: int = 1600, height: int = 1000, work_dir=None) -> Path:
+    """Run the exporter of `fmt` into `out` (the CLI's calls, with the dashboard's settings and
+    catalogue). work_dir: where PNG/PDF rendering keeps its intermediate files."""
+    cat = settings.catalogue()
     if fmt == "html":
         from data.exporters.html import export_html
-        return export_html(bundle, out, plan_id, allow_personal=personal, lang=lang, bounds=bbox)
+        return export_html(bundle, out, plan_id, allow_personal=personal, lang=lang, bounds=bbox, catalogue=cat)
     if fmt in ("png", "pdf"):
         from data.exporters.image import export_image
         return export_image(bundle, out, plan_id, fmt=fmt, allow_personal=personal, lang=lang, bounds=bbox,
-                            width=width, height=height)
+                            width=width, height=height, catalogue=cat, work_dir=work_dir)
     if fmt == "xlsx":
         from data.exporters.excel import export_excel
-        return export_excel(bundle, out, plan_id, allow_personal=personal, lang=lang, bands=settings)
+        return export_excel(bundle, out, plan_id, allow_personal=personal, lang=lang, bands=settings, catalogue=cat)
     from data.exporters.gis import DEFAULT_LAYERS, export_gis
     layers = DEFAULT_LAYERS if fmt == "gpkg" else (layer,)
-    return export_gis(bundle, out, layers, plan_id, fmt=fmt, allow_personal=personal)[0]
+    return export_gis(bundle, out, layers, plan_id, fmt=fmt, allow_personal=personal, catalogue=cat)[0]
 
 
 def _int_arg(args, key: str, default: int, lo: int = 400, hi: int = 4000) -> int:
@@ -157,7 +161,7 @@ def register(app, ctx):
         tmpdir = tempfile.mkdtemp(prefix="minsheng-export-")
         try:
             out = write_export(b, ctx.settings, Path(tmpdir) / f"export.{fmt}", fmt, plan_id, lang=lang,
-                               personal=personal, bbox=bbox, layer=layer,
+                               personal=personal, bbox=bbox, layer=layer, work_dir=tmpdir,
                                width=_int_arg(args, "width", 1600), height=_int_arg(args, "height", 1000))
         except ChromiumMissing:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -214,6 +218,46 @@ def register(app, ctx):
         out = res["files"][fmt]
         return _stream(out, tmpdir, fmt, out.name)
 
+    from dash import Input as In, Output as Out, State as St, ctx as dash_ctx, no_update
+
+    from callbacks.jobs import background_options
+
+    @app.callback(Out(ids.EXPORT_DOWNLOAD, "data"), Out(ids.EXPORT_MSG, "children"),
+                  In(ids.EXPORT_PNG, "n_clicks"), In(ids.EXPORT_PDF, "n_clicks"),
+                  St(ids.PLAN, "value"), St(ids.MAP, "relayoutData"),
+                  St(ids.LANG, "data"), prevent_initial_call=True,
+                  **background_options(ids.EXPORT_PROGRESS, ids.EXPORT_CANCEL, tuple(JOB_ITEMS.values())))
+    def export_job(set_progress, _png, _pdf, plan_id, relayout, lang):
+        """The PNG/PDF map of the chosen plan and view (the same exporter as /export/map.png|pdf
+        and `minsheng export`), made outside the request, then sent as a download. (The
+        joint-meeting pack has its own job: callbacks/pack_view.)"""
+        import base64
+
+        from data.bundle import DataError
+        from data.exporters.image import ChromiumMissing
+        from data.scratch import private_dir
+        lang = lang if lang in ("zh", "en") else ctx.settings.language
+        trig = dash_ctx.triggered_id
+        fmt = next((f for f, i in JOB_ITEMS.items() if i == trig), "png")
+        b = ctx.bundle()
+        plan_id = plan_id if isinstance(plan_id, str) and plan_id in set(b.plans["id"].astype(str)) \
+            else b.adopted_plan_id()
+        set_progress("1")
+        try:
+            with private_dir("export") as d:
+                name = download_name(lang, plan_id, fmt)
+                out = write_export(b, ctx.settings, Path(d) / f"export.{fmt}", fmt, plan_id, lang=lang,
+                                   personal=False, bbox=bbox_of_view(relayout), work_dir=d)
+                set_progress("2")
+                data = Path(out).read_bytes()
+        except ChromiumMissing:
+            return no_update, html.P(t("export_no_chromium", lang), className="error")
+        except (DataError, ValueError, RuntimeError) as e:  # RuntimeError: Chromium failed (its message)
+            return no_update, html.P(str(e), className="error")
+        set_progress("3")
+        return ({"content": base64.b64encode(data).decode(), "filename": name, "base64": True,
+                 "type": MIMETYPES[fmt]}, html.P(t("export_ready", lang).format(name=name), id="export-ready"))
+
     # the menu's links follow the plan chosen in the header and, for maps, the current view
     app.clientside_callback(
         """function(plan, relayout, hrefs) {
@@ -241,10 +285,16 @@ def current_quarter(today: date | None = None) -> str:
 
 
 def menu(lang: str, user) -> html.Details:
-    """The header's "导出 / Export" menu: map (HTML/PNG/PDF), Excel, GIS, presentation mode and
-    the joint-meeting pack (callbacks/pack_view: a background job with progress and cancel).
-    Personal-data variants only for roles allowed to export them (checked again on the server)."""
-    links = [html.A(t(f"export_{fmt}", lang), href=f"{path}?lang={lang}", id={"type": EXPORT_LINK, "key": fmt},
+    """The header's 导出 (Export) menu: map (HTML/PNG/PDF), Excel, GIS, presentation mode and the
+    joint-meeting pack (callbacks/pack_view).
+    Personal-data variants only for roles allowed to export them (checked again on the server).
+    PNG and PDF are rendered by a background job (progress, cancel) and then downloaded."""
+    from dash import dcc
+
+    from callbacks.jobs import progress_box
+    links = [html.Button(t(f"export_{fmt}", lang), id=JOB_ITEMS[fmt], n_clicks=0, className="export-item export-job")
+             if fmt in JOB_ITEMS else
+             html.A(t(f"export_{fmt}", lang), href=f"{path}?lang={lang}", id={"type": EXPORT_LINK, "key": fmt},
                     className="export-item", target="_blank" if fmt == "html" else None)
              for fmt, path in MENU_ITEMS]
     if user is not None and user.can("all_personal"):
@@ -257,5 +307,21 @@ def menu(lang: str, user) -> html.Details:
     from callbacks.pack_view import controls
     return html.Details(id="export-menu", className="export-menu", children=[
         html.Summary(t("export", lang)),
-        html.Div(links + controls(lang, user), className="export-list"),
+        html.Div(links + [progress_box(ids.EXPORT_PROGRESS, ids.EXPORT_CANCEL, lang, stages=JOB_STAGES,
+                                       label="export_progress", cancel="export_cancel"),
+                          html.Div(id=ids.EXPORT_MSG, className="message"), dcc.Download(id=ids.EXPORT_DOWNLOAD)]
+                 + controls(lang, user), className="export-list"),
     ])
+
+
+def bbox_of_view(relayout) -> tuple | None:
+    """The map's current view (relayoutData "map._derived" corners, as the menu links use), or None."""
+    d = relayout.get("map._derived") if isinstance(relayout, dict) else None
+    c = d.get("coordinates") if isinstance(d, dict) else None
+    try:
+        xs, ys = [float(p[0]) for p in c], [float(p[1]) for p in c]
+        if len(xs) != 4:
+            return None
+        return parse_bbox(",".join(f"{v:.6f}" for v in (min(xs), min(ys), max(xs), max(ys))))
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None

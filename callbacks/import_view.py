@@ -56,21 +56,15 @@ STAGES = 3  # reading the upload, importing (checks and one store transaction), 
 
 
 def _progress(pid: str, cancel_id: str, lang: str) -> list:
-    return [html.Div([html.Progress(id=pid, value="0", max=str(STAGES)),
-                      html.Span(t("import_progress", lang), className="hint"),
-                      html.Button(t("import_cancel", lang), id=cancel_id, n_clicks=0, className="btn")],
-                     id=f"{pid}-box", className="import-progress", style={"display": "none"})]
+    from callbacks.jobs import progress_box
+    return [progress_box(pid, cancel_id, lang, stages=STAGES, label="import_progress", cancel="import_cancel")]
 
 
 def _background(pid: str, cancel_id: str, upload_id: str) -> dict:
     """The background-callback options of one upload: progress bar, cancel button, and the
     upload disabled while it runs."""
-    from dash import Input, Output
-    return dict(background=True,
-                progress=[Output(pid, "value")], progress_default=["0"],
-                running=[(Output(f"{pid}-box", "style"), {"display": "flex"}, {"display": "none"}),
-                         (Output(upload_id, "disabled"), True, False)],
-                cancel=[Input(cancel_id, "n_clicks")])
+    from callbacks.jobs import background_options
+    return background_options(pid, cancel_id, (upload_id,))
 
 
 def _error(e, lang) -> html.Div:
@@ -143,7 +137,8 @@ def register(app, ctx):
             set_progress("1")
             with uploaded_file(filename, decode_upload(contents)) as path:
                 set_progress("2")
-                report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms))
+                report = import_households(ctx.store, path, user=user.username, replace_rooms=bool(replace_rooms),
+                                           catalogue=ctx.settings.catalogue())
         except (DataError, ConflictError, ValueError) as e:
             return _error(e, lang)
         set_progress("3")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html
 
 from callbacks import exports, ids, siting_view
-from data.catalogue import service_types
 from data.schema import ATTRIBUTION
 from layers.overview import ALL_LAYERS
 from minsheng.i18n import t
@@ -36,6 +35,22 @@ def default_circle_type(present) -> str:
         if key in present:
             return key
     return present[0] if present else ""
+
+
+def propose_controls(lang):
+    """The planner's automatic proposal: balance by, a button, the job's progress and cancel."""
+    from callbacks.jobs import progress_box
+    from callbacks.planner_view import PROPOSE_STAGES
+    return [html.H3(t("propose_head", lang)),
+            html.P(t("propose_help", lang), className="hint"),
+            html.Label(t("balance_by", lang)),
+            dcc.Dropdown(id=ids.PROPOSE_BALANCE, value="households", clearable=False,
+                         options=[{"label": t(f"balance_{k}", lang), "value": k}
+                                  for k in ("households", "workload", "both")]),
+            html.Button(t("propose_button", lang), id=ids.BTN_PROPOSE, n_clicks=0, className="btn"),
+            progress_box(ids.PROPOSE_PROGRESS, ids.PROPOSE_CANCEL, lang, stages=PROPOSE_STAGES,
+                         label="propose_progress", cancel="propose_cancel"),
+            html.Div(id=ids.PROPOSE_MSG, className="message")]
 
 
 def lifecircle_controls(ctx, lang):
@@ -84,7 +99,8 @@ def page(ctx, lang: str):
     plans = bundle.plans
     plan_id = bundle.adopted_plan_id()
     present = set(bundle.service_points["type"])
-    st_opts = [{"label": s.label(lang), "value": s.key} for s in service_types() if s.key in present]
+    st_opts = [{"label": s.label(lang), "value": s.key} for s in ctx.settings.catalogue().service_types
+               if s.key in present]
     meta = bundle.meta_dict
     other = "en" if lang == "zh" else "zh"
     return html.Div(className="page", children=[
@@ -173,6 +189,7 @@ def page(ctx, lang: str):
                     dropdown(lang, id=ids.PLANNER_COMPARE, clearable=True,
                                  options=[{"label": f"{n} ({i})", "value": i} for i, n in zip(plans["id"], plans["name"])]),
                     html.Div(id=ids.PLANNER_MSG, className="message"),
+                    *propose_controls(lang),
                 ]),
             ]),
             html.Main(className="map-wrap", children=[

@@ -80,14 +80,13 @@ def tier_tables(ctx, closed=(), shut=()) -> dict:
     return {p.key: one(p) for p in cat.profiles}
 
 
-def visible_groups():
-    from data.catalogue import key_groups
-    return [g.key for g in key_groups() if not g.sensitive]
+def visible_groups(ctx):
+    return ctx.settings.catalogue().public_keys
 
 
 def shares(ctx, plan_id, closed=(), shut=()) -> pd.DataFrame:
     b = ctx.bundle()
-    groups = [g for g in visible_groups() if any(g in p.groups for p in catalogue(ctx).profiles)]
+    groups = [g for g in visible_groups(ctx) if any(g in p.groups for p in catalogue(ctx).profiles)]
     return ctx.cached("lc_shares", (plan_id, tuple(sorted(closed)), tuple(sorted(shut))), lambda: compliance_shares(
         tier_tables(ctx, closed, shut), stats(ctx), scopes(b.plan_assignments(plan_id), b.plan_grids(plan_id),
                                                            b.communities), catalogue(ctx), groups))

@@ -8,7 +8,6 @@ from dash import html
 
 from callbacks import life_circle_model as lcm
 from callbacks.circle_view import _pct, gate_traces
-from data.catalogue import key_groups, service_type
 from layers.life_circle import compliance_traces
 from layers.service_circle import service_point_trace
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
@@ -59,8 +58,9 @@ def traces(ctx, p, vp) -> list:
             + lod.outlines(ctx, p.plan_id, vp, "communities", t("layer_communities", p.lang), COMMUNITY_LINE, 4))
     out += gate_traces(ctx, p)
     pts = b.service_points.iloc[lod.points_in_view(ctx, vp)]
+    cat = ctx.settings.catalogue()
     for key in needed:
-        st = service_type(key)
+        st = cat.service_type(key)
         out.append(service_point_trace(pts, key, color=st.color, name=st.label(p.lang)))
     return out
 
@@ -74,7 +74,7 @@ def panel(ctx, p, user) -> list:
     reach = tier.reach_m * prof.speed_m_min / ctx.settings.walk_speed_m_min
     sh = lcm.shares(ctx, p.plan_id, p.closed, p.shut)
     allsh = sh[sh["scope"] == "all"]
-    groups = {g.key: g for g in key_groups()}
+    groups = {g.key: g for g in ctx.settings.catalogue().key_groups}
     head = [html.Tr([html.Th("")] + [html.Th(_short(x, p.lang), title=x.label(p.lang)) for x in cat.tiers])]
     body = []
     for group in dict.fromkeys(allsh["group"]):

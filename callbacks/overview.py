@@ -4,7 +4,6 @@ from __future__ import annotations
 import pandas as pd
 from dash import html
 
-from data.catalogue import key_groups
 from data.privacy import mask_name, mask_phone
 from geo.coverage import community_table, grid_table
 from geo.validate import plan_index
@@ -27,7 +26,7 @@ def grid_figures(ctx, plan_id: str):
         b = ctx.bundle()
         grids = b.plan_grids(plan_id)
         ix = plan_index(grids, b.communities, b.buildings, b.plan_assignments(plan_id))
-        keys = [g.key for g in key_groups()]
+        keys = ctx.settings.catalogue().keys
         table = grid_table(grids, b.building_stats, ix, bands=ctx.settings, tag_keys=keys)
         comm = community_table(b.communities, table, ix, bands=ctx.settings)
         cols = ["buildings", "households", "persons", "workload", "workload_band", *keys, "band"]
@@ -135,7 +134,7 @@ def ledger(ctx, p, user, grids) -> list:
         return [html.P(t("personal_hidden", p.lang), className="hint", id="personal-hidden")]
     b = ctx.bundle()
     names = dict(zip(b.buildings["id"], b.buildings["name"]))
-    labels = {g.key: g.label(p.lang) for g in key_groups()}
+    labels = ctx.settings.catalogue().key_group_labels(p.lang)
     rows = [html.Tr([html.Th(h) for h in ("楼栋 / Bldg", "单元-房", "人", t("key_groups", p.lang),
                                            t("head", p.lang)[:2], t("phone", p.lang))])]
     rows += [html.Tr([html.Td(names.get(r.building_id, r.building_id)), html.Td(f"{r.unit}-{r.room}"),
@@ -173,7 +172,6 @@ def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
     """Facts of one grid: households, persons, workload (visits per month) against both bands and
     the key groups. Without personal access small-cell groups show "<5" (geo/suppress) and the
     workload is the estimate from the published figures (≈); sensitive groups follow the same rule."""
-    from data.catalogue import small_cell_keys
     from geo.suppress import suppressed_rows
     from geo.workload import rates_of
     s = ctx.settings
@@ -184,7 +182,8 @@ def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
     status = str(f["band"]) if f is not None else s.band(level).status(0)  # geo/coverage: computed once
     band = s.band(level)
     wband = s.workload_band(level)
-    small = list(small_cell_keys())
+    cat = s.catalogue()
+    small = list(cat.small_cell_keys)
     shown = {}
     wl, approx = (float(f["workload"]) if f is not None else 0.0), False
     if f is not None and not personal:
@@ -194,7 +193,7 @@ def grid_panel(ctx, grids, grid_id, figs, lang, *, personal: bool = False):
         wl, approx = float(pub[0]), bool(apx[0])
     wstatus = wband.status(wl)
     kg_rows = [_row(k.label(lang), shown.get(k.key, int(f[k.key])) if f is not None else 0)
-               for k in key_groups() if personal or k.small_cell or not k.sensitive]
+               for k in cat.key_groups if personal or k.small_cell or not k.sensitive]
     return [
         html.H2(str(g["name"]), id="panel-title"),
         html.Table([

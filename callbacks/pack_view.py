@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import shutil
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -113,8 +111,9 @@ def run_job(ctx, user, set_progress, quarter, fmt, lang, personal) -> tuple:
     into the result and its temporary folder removed before returning."""
     from callbacks.exports import MIMETYPES
     lang = lang if lang in ("zh", "en") else "zh"
-    tmpdir = tempfile.mkdtemp(prefix="minsheng-pack-")
-    try:
+    from data.scratch import private_dir
+    # a private folder (data/scratch): removed on success, failure, SIGTERM and after a cancel's kill
+    with private_dir("pack") as tmpdir:
         try:
             res = make_pack_file(ctx, user, quarter, fmt, lang, bool(personal), tmpdir,
                                  progress=bar_progress(set_progress, lang))
@@ -128,8 +127,6 @@ def run_job(ctx, user, set_progress, quarter, fmt, lang, personal) -> tuple:
         out = Path(res["files"][fmt])
         data = {"content": base64.b64encode(out.read_bytes()).decode("ascii"), "filename": out.name,
                 "base64": True, "type": MIMETYPES[fmt]}
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
     pages = len(res["pack"].pages)
     notes = [html.P(t("pack_ready", lang).format(name=out.name, pages=pages), id="pack-done")]
     if res["frozen_now"]:

@@ -15,16 +15,16 @@ import plotly.graph_objects as go
 import shapely
 from dash import html
 
-from data.catalogue import key_groups
 from geo.coverage import audit_plan
 from geo.validate import KIND_LABELS
 from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
 from layers.base import line_coords
-from layers.overview import grid_colors
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE, LEVEL2_LINE
 from minsheng.i18n import t
 
 EMPTY_STATE = {"plan_id": None, "base_version": None, "edits": [], "cursor": 0}
+PROPOSE_STAGES = 4  # reading the plan, proposing, saving the draft, figures
+BALANCES = ("households", "workload", "both")
 
 
 def active_edits(state) -> str:
@@ -61,7 +61,7 @@ def plan_audit(ctx, plan_id: str, edits_json: str):
     plan = edited_plan(ctx, plan_id, edits_json)
     return ctx.cached("plan_audit", (plan_id, edits_json), lambda: audit_plan(
         edited_grids(ctx, plan_id, edits_json), b.communities, b.buildings, plan.assignments.assign(plan_id=plan_id),
-        b.building_stats, bands=ctx.settings, tag_keys=[g.key for g in key_groups()]))
+        b.building_stats, bands=ctx.settings, tag_keys=ctx.settings.catalogue().keys))
 
 
 def stable_color(palette: dict, grid_id: str) -> str:
@@ -164,10 +164,10 @@ def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
     """Households and workload (visits per month) of the grids an edit touched, before → after,
     each against its band. Without personal access the workload is the estimate from published
     figures (geo/suppress: small sensitive counts never change a figure by an exact amount)."""
-    from data.catalogue import small_cell_keys
     from geo.suppress import suppressed_rows
     from geo.workload import rates_of
-    keys = [k.key for k in key_groups()]
+    cat = ctx.settings.catalogue()
+    keys = cat.keys
     live = live_figures(stored, edited, ctx.bundle().building_stats, bands=ctx.settings, tag_keys=keys)
     if not len(live):
         return []
@@ -179,7 +179,7 @@ def live_table(ctx, stored, edited, lang, *, personal: bool) -> list:
         wl_before = before["workload"].reindex(live["id"]).to_numpy(dtype=float)
         approx = False
     else:
-        small = list(small_cell_keys())
+        small = list(cat.small_cell_keys)
         _, wl_after, a1 = suppressed_rows(live, small, rates, threshold=ctx.settings.suppress_below)
         b_rows = before.reindex(live["id"]).fillna(0)
         _, wl_before, a2 = suppressed_rows(b_rows.reset_index(), small, rates, threshold=ctx.settings.suppress_below)
@@ -215,8 +215,9 @@ def people_panel(ctx, plan_a, plan_b, lang, *, personal: bool, id_prefix: str = 
     from data.exporters.pack import people_table
     from geo.plan import people_diff
     b = ctx.bundle()
-    d = people_diff(plan_a, plan_b, ctx.bundle().building_stats, tag_keys=[k.key for k in key_groups()])
-    flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10)
+    d = people_diff(plan_a, plan_b, ctx.bundle().building_stats, tag_keys=ctx.settings.catalogue().keys)
+    flows, per = people_table(d, b, lang, personal=personal, threshold=ctx.settings.suppress_below, max_rows=10,
+                              catalogue=ctx.settings.catalogue())
     out = [html.H3(t("people_change", lang)),
            html.P(t("people_moved", lang).format(households=f"{d.households_moved:,}", persons=f"{d.persons_moved:,}"),
                   id=f"{id_prefix}-people")]
@@ -342,6 +343,48 @@ def register(app, ctx):
         except (PlanEditError, ValueError) as e:
             return no_update, str(e), no_update, no_update, no_update
         return no_update, no_update, no_update, no_update, no_update
+
+    from callbacks.jobs import background_options
+
+    @app.callback(Output(ids.PROPOSE_MSG, "children"), Output(ids.PLAN, "options", allow_duplicate=True),
+                  Output(ids.PLAN, "value", allow_duplicate=True), Input(ids.BTN_PROPOSE, "n_clicks"),
+                  State(ids.PLAN, "value"), State(ids.PROPOSE_BALANCE, "value"), State(ids.LANG, "data"),
+                  prevent_initial_call=True,
+                  **background_options(ids.PROPOSE_PROGRESS, ids.PROPOSE_CANCEL, (ids.BTN_PROPOSE,)))
+    def propose(set_progress, n, plan_id, balance, lang):
+        """An automatic proposal from the chosen plan, saved as a new draft (data/plans.propose_to_draft,
+        as `minsheng propose`), in a background job: the chosen plan is never changed, and a
+        cancelled job writes nothing (it is killed before or inside the draft's one transaction)."""
+        from data.plans import propose_to_draft
+        from geo.plan import balance_summary, grid_figures
+        lang = lang if lang in ("zh", "en") else "zh"
+        user = current_user(ctx)
+        if not user.can("plan"):
+            return html.P(t("planner_forbidden", lang), className="error"), no_update, no_update
+        if not n:
+            return no_update, no_update, no_update
+        b = ctx.bundle()
+        base_id = plan_id if isinstance(plan_id, str) and plan_id in set(b.plans["id"].astype(str)) \
+            else b.adopted_plan_id()
+        balance = balance if balance in BALANCES else "households"
+        set_progress("1")
+        stage = {"propose": "2", "save": "3"}
+        name = f"{b.plans.set_index('id')['name'].get(base_id, base_id)} · {t('propose_name', lang)}"
+        try:
+            new_id, _v, _prop, base, plan = propose_to_draft(
+                ctx.store, base_id, name, user.username, settings=ctx.settings, balance=balance,
+                progress=lambda s: set_progress(stage[s]))
+        except ConflictError:
+            return html.P(t("conflict", lang), className="error"), no_update, no_update
+        except (PlanEditError, ValueError) as e:
+            return html.P(str(e), className="error"), no_update, no_update
+        set_progress("4")
+        stats = ctx.reload().building_stats  # this job's own write: read the new version now
+        before, after = (balance_summary(grid_figures(x, stats, bands=ctx.settings, tag_keys=[]))["level2"]
+                         for x in (base, plan))
+        msg = t("propose_done", lang).format(plan=new_id, before=before["in_band"], after=after["in_band"],
+                                             n=after["grids"])
+        return html.P(msg, id="propose-done"), plan_options(ctx, lang), new_id
 
     @app.callback(Output(ids.PLANNER_TARGET, "options"), Input(ids.PLAN, "value"), Input(ids.PLANNER_STATE, "data"))
     def targets(plan_id, state):

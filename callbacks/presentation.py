@@ -18,7 +18,6 @@ from dash import Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 
 from callbacks import circle_view, coverage_view, ids
 from callbacks.params import ViewParams
-from data.catalogue import key_groups, service_type
 from data.exporters.common import households_are_synthetic
 from data.schema import ATTRIBUTION
 from layers.base import fill_trace, view_of
@@ -168,11 +167,12 @@ def slide_circle(ctx, lang):
     minutes, speed = ctx.settings.circle_minutes, ctx.settings.walk_speed_m_min
     types = _circle_types(b)
     sh = circle_view.shares(ctx, plan, minutes, speed) if types else None
-    group = next((g for g in key_groups() if g.key == CIRCLE_GROUP), None)
+    cat = ctx.settings.catalogue()
+    group = next((g for g in cat.key_groups if g.key == CIRCLE_GROUP and not g.sensitive), None)
     items = []
     for k in types:
         s = sh[(sh["service_type"] == k) & (sh["scope"] == "all")]
-        items.append(f"{service_type(k).label(lang)}:" if lang == "en" else f"{service_type(k).label(lang)}：")
+        items.append(f"{cat.service_type(k).label(lang)}:" if lang == "en" else f"{cat.service_type(k).label(lang)}：")
         overall = s[s["group"] == "all"]
         items.append((_pct(overall["share"].iloc[0]) if len(overall) else "—", t("fig_households", lang)))
         grp = s[s["group"] == CIRCLE_GROUP]
@@ -181,7 +181,7 @@ def slide_circle(ctx, lang):
     stype = types[0] if types else ""
     fig = figure(ctx, ViewParams(view="circle", plan_id=plan, lang=lang, stype=stype, minutes=minutes, speed=speed))
     title = t("slide_circle", lang).format(minutes=float(minutes),
-                                           stype=service_type(stype).label(lang) if stype else "—")
+                                           stype=cat.service_type(stype).label(lang) if stype else "—")
     return title, items, _style(fig, b.buildings.total_bounds), None
 
 
@@ -220,7 +220,7 @@ def plan_people(ctx, a: str, bid: str):
     """Households, persons and key groups changing grid from plan a to plan bid (geo/plan.people_diff)."""
     from geo.plan import people_diff
     return ctx.cached("present_people_diff", (a, bid), lambda: people_diff(
-        *_plan_pair(ctx, a, bid), ctx.bundle().building_stats, tag_keys=[k.key for k in key_groups()]))
+        *_plan_pair(ctx, a, bid), ctx.bundle().building_stats, tag_keys=ctx.settings.catalogue().keys))
 
 
 def _plan_name(b, pid) -> str:
@@ -278,7 +278,8 @@ def slide_plan(ctx, lang):
         from callbacks.planner_view import table_of
         from data.exporters.pack import people_table
         # aggregates only on a slide, whatever the role: names masked, small sensitive counts suppressed
-        _, per = people_table(people, b, lang, personal=False, threshold=ctx.settings.suppress_below, max_rows=6)
+        _, per = people_table(people, b, lang, personal=False, threshold=ctx.settings.suppress_below, max_rows=6,
+                              catalogue=ctx.settings.catalogue())
         per_html = table_of(per, "present-people")
         per_html.className = "present-table"
         overlay = html.Div(className="present-overlay", id="present-plan-table",

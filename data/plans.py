@@ -22,8 +22,8 @@ from data.store import ConflictError
 from geo.plan import Edit, Plan, plan_from_bundle, plan_from_frames, structure_problems
 
 __all__ = ["ConflictError", "adopt_plan", "archive_plan", "copy_plan_to_draft", "list_plans", "load_plan",
-           "change_detail", "plan_status", "plan_version", "restore_plan", "save_edits", "save_plan",
-           "stored_plan"]
+           "change_detail", "plan_status", "plan_version", "propose_to_draft", "restore_plan", "save_edits",
+           "save_plan", "stored_plan"]
 
 
 def _plan_row(bundle, plan_id: str) -> pd.Series:
@@ -184,3 +184,30 @@ def restore_plan(store, plan_id: str, user: str, *, now: str | None = None) -> N
         if str(row["status"]) != "archived":
             raise ValueError(f"plan {plan_id!r} is {row['status']}, not archived")
     store.set_plan_status(plan_id, "draft", user, check=check, now=now)
+
+
+def propose_to_draft(store, base_id: str, name: str, user: str, *, settings, community_ids=None,
+                     min_moves: bool = False, seed: int = 0, balance: str = "households", progress=None):
+    """An automatic grid proposal (geo/regionalize.propose_plan) saved as a new draft copied from
+    ``base_id``: every community gets fresh grids, or only ``community_ids`` (the others keep
+    base_id's), or with min_moves base_id is rebalanced moving as few buildings as possible. Codes
+    follow the deployment's settings (street and community codes). ``progress(stage)``: called
+    with "propose" before the proposal and "save" before the write (`minsheng propose` and the
+    planner's background job). Returns (new plan id, new version, Proposal, base Plan, new Plan)."""
+    from dataclasses import replace
+
+    from geo.regionalize import propose_plan
+    say = progress or (lambda stage: None)
+    bundle = store.read_model()
+    _plan_row(bundle, base_id)
+    base = plan_from_bundle(bundle, base_id, settings=settings)
+    fresh_all = community_ids is None and not min_moves
+    say("propose")
+    prop = propose_plan(bundle.buildings, bundle.building_stats, bundle.communities, bundle.walk_edges,
+                        bands=settings, settings=settings, start_from=None if fresh_all else base,
+                        min_moves=min_moves, community_ids=community_ids, seed=seed, balance=balance)
+    say("save")
+    new_id = copy_plan_to_draft(store, base_id, name, user)
+    draft, version = load_plan(store, new_id, settings=settings)
+    plan = replace(prop.plan, plan_id=new_id, context=draft.context)
+    return new_id, save_plan(store, plan, version, user), prop, base, plan

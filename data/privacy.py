@@ -21,9 +21,10 @@ MASK = "**"
 _MASK_RUN = re.compile(r"[*＊●•×]{2,}|^[*＊●•×]+$")
 
 
-def sensitive_tag_keys() -> frozenset[str]:
-    """Keys of key groups marked sensitive in data/catalogues/key_groups.csv."""
-    return frozenset(k.key for k in key_groups() if k.sensitive)
+def sensitive_tag_keys(overrides=()) -> frozenset[str]:
+    """Keys of key groups marked sensitive in data/catalogues/key_groups.csv, with a deployment's
+    overrides (Settings.catalogues) applied."""
+    return frozenset(k.key for k in key_groups(overrides) if k.sensitive)
 
 
 def is_masked(value) -> bool:
@@ -97,9 +98,10 @@ def mask_phones(s: pd.Series) -> pd.Series:
     return res.where(res.notna(), None)
 
 
-def drop_sensitive_tags(tags: pd.Series) -> pd.Series:
-    """Remove sensitive keys from each list of tags (vectorised via explode)."""
-    sens = sensitive_tag_keys()
+def drop_sensitive_tags(tags: pd.Series, sensitive=None) -> pd.Series:
+    """Remove sensitive keys (``sensitive``: the keys in force, default the shipped catalogue's)
+    from each list of tags (vectorised via explode)."""
+    sens = sensitive_tag_keys() if sensitive is None else frozenset(sensitive)
     if len(tags) == 0:
         return tags.copy()
     lists = tags.map(lambda v: v if isinstance(v, list) else [])
@@ -109,9 +111,9 @@ def drop_sensitive_tags(tags: pd.Series) -> pd.Series:
     return out.map(lambda v: v if isinstance(v, list) else [])
 
 
-def mask_households(df: pd.DataFrame, allow_personal: bool = False) -> pd.DataFrame:
+def mask_households(df: pd.DataFrame, allow_personal: bool = False, sensitive=None) -> pd.DataFrame:
     """A copy of a households frame with head_name and phone masked and sensitive tags removed,
-    unless allow_personal."""
+    unless allow_personal (``sensitive``: Catalogue.sensitive_keys, default the shipped ones)."""
     out = df.copy()
     if allow_personal:
         return out
@@ -120,7 +122,7 @@ def mask_households(df: pd.DataFrame, allow_personal: bool = False) -> pd.DataFr
     if "phone" in out.columns:
         out["phone"] = mask_phones(out["phone"])
     if "tags" in out.columns:
-        out["tags"] = drop_sensitive_tags(out["tags"])
+        out["tags"] = drop_sensitive_tags(out["tags"], sensitive)
     return out
 
 
@@ -136,11 +138,11 @@ def mask_grids(df: pd.DataFrame, allow_personal: bool = False) -> pd.DataFrame:
     return out
 
 
-def mask_layers(layers: dict, allow_personal: bool = False) -> dict:
+def mask_layers(layers: dict, allow_personal: bool = False, sensitive=None) -> dict:
     """Mask every layer of a dict of frames that holds personal data."""
     out = dict(layers)
     if "households" in out:
-        out["households"] = mask_households(out["households"], allow_personal)
+        out["households"] = mask_households(out["households"], allow_personal, sensitive)
     if "grids" in out:
         out["grids"] = mask_grids(out["grids"], allow_personal)
     return out

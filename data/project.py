@@ -29,7 +29,11 @@ CN_DIGITS = "零一二三四五六七八九十"
 def project_from_osm(extract, *, source_name: str, county_code: str, street_code: str, object_code: str,
                      street_name: str = "", synthetic_households: bool = True, seed: int = 20261123,
                      created_at: str = "2026-01-01T00:00:00Z", targets: GridTargets = GridTargets(),
-                     progress=None) -> Bundle:
+                     progress=None, community_codes=(), catalogue=None) -> Bundle:
+    """A complete project from an OSM extract. community_codes: ((community id or name, 3 digits),
+    ...) from the deployment's settings ([codes.communities]); other communities are numbered in
+    reading order (geo.codes.community_parts keeps the numbers distinct). catalogue: the key
+    groups in force for synthetic households (Settings.catalogue())."""
     say = progress or (lambda m: None)
     b = extract.buildings.reset_index(drop=True)
     cap = household_capacity(b)
@@ -56,13 +60,14 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
     names = np.where(b["name"].notna(), b["name"].fillna(""), pd.Series(seq).astype(str) + "号楼")
     place = np.where(b["compound"].notna(), b["compound"].fillna(""), "")
     buildings = gpd.GeoDataFrame({
-        "id": "B" + b["osm_id"].astype(str), "code": [f"{county_code}{street_code}{c:03d}{s:04d}" for c, s in zip(comm, bseq)],
+        "id": "B" + b["osm_id"].astype(str), "code": bseq,
         "name": names, "address": np.where(b["address"].notna(), b["address"].fillna(""), place + names),
         "compound": b["compound"], "floors": b["floors"], "units": b["units"],
         "floors_estimated": b["floors_estimated"], "kind": b["kind"], "osm_id": b["osm_id"]},
         geometry=b.geometry.values, crs=4326)
 
-    households = generate_households(buildings, cap, key_groups(), seed=seed) if synthetic_households else None
+    groups = catalogue.key_groups if catalogue is not None else key_groups()
+    households = generate_households(buildings, cap, groups, seed=seed) if synthetic_households else None
     say("balancing grids (fewest moves, contiguous) ...")
     l2_id, l1_id = _rebalance(buildings, households, cap, cells, comm_id, l1_id, l2_id, extract.walk_edges)
 
@@ -79,8 +84,14 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
                            else f"第{n}社区" for i, n in zip(communities["id"], num)]
     dup = communities["name"].duplicated(keep=False)
     communities.loc[dup, "name"] = communities.loc[dup, "name"] + "(" + num[dup].astype(str) + ")"
-    communities["code"] = [f"{county_code}{street_code}{n:03d}" for n in num]
     communities["street"] = street_name
+    from geo.codes import community_parts
+    _, cnums = community_parts(communities["id"].to_numpy(dtype=object), communities["name"].to_numpy(dtype=object),
+                               communities["street"].to_numpy(dtype=object), num.to_numpy(),
+                               community_codes=community_codes, default_street=street_code)
+    cnum = dict(zip(communities["id"], (int(n) for n in cnums)))
+    communities["code"] = [f"{county_code}{street_code}{cnum[i]:03d}" for i in communities["id"]]
+    buildings["code"] = [f"{county_code}{street_code}{cnum[c]:03d}{s:04d}" for c, s in zip(comm_id, bseq)]
 
     rng = np.random.default_rng(seed + 1)
     from geo.synth import GIVEN, SURNAMES
@@ -99,13 +110,14 @@ def project_from_osm(extract, *, source_name: str, county_code: str, street_code
     g1["parent_id"] = g1["id"].str[:4]
     g1["seq"] = g1["id"].str[5:7].astype(int)
     g1["name"] = [f"{cname[p]}第{CN_DIGITS[s] if s <= 10 else s}网格" for p, s in zip(g1["parent_id"], g1["seq"])]
-    g1["code"] = [compose(object_code, county_code, street_code, int(p[1:]), s) for p, s in zip(g1["parent_id"], g1["seq"])]
+    g1["code"] = [compose(object_code, county_code, street_code, cnum[p], s)
+                  for p, s in zip(g1["parent_id"], g1["seq"])]
     g2["level"] = 2
     g2["parent_id"] = g2["id"].str[:7]
     g2["seq"] = g2["id"].str[8:10].astype(int)
     l1name = dict(zip(g1["id"], g1["name"]))
     g2["name"] = [f"{l1name[p]}{s}号微网格" for p, s in zip(g2["parent_id"], g2["seq"])]
-    g2["code"] = [compose(object_code, county_code, street_code, int(p[1:4]), int(p[5:7]), s)
+    g2["code"] = [compose(object_code, county_code, street_code, cnum[p[:4]], int(p[5:7]), s)
                   for p, s in zip(g2["parent_id"], g2["seq"])]
     grids = pd.concat([g1, g2], ignore_index=True)
     grids["head_name"], grids["head_phone"] = heads(len(grids))

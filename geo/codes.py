@@ -100,15 +100,54 @@ def community_numbers(community_codes, points_xy: np.ndarray, row_height_m: floa
     return sequence_within(pd.Series(np.zeros(len(codes), dtype=int)), points_xy, row_height_m)
 
 
+def community_parts(community_ids, community_names, community_streets, own_numbers, *, street_codes=(),
+                    community_codes=(), default_street: str = "012") -> tuple[np.ndarray, np.ndarray]:
+    """(street code, community number) of each community for its grid codes.
+
+    street: the deployment's code for the community's street (``street_codes``: ((street name,
+    3 digits), ...), settings [codes.streets]), else ``default_street``. number: the deployment's
+    code for the community (``community_codes``: ((community id or name, 3 digits), ...),
+    settings [codes.communities]; the id wins), else ``own_numbers`` (see community_numbers). A
+    community without a given code whose number is already used in its street by one with a
+    given code takes the smallest free number of that street (in input order), so communities
+    never share a code."""
+    ids = [str(x) for x in np.asarray(community_ids, dtype=object)]
+    names = [("" if v is None or v != v else str(v)) for v in np.asarray(community_names, dtype=object)]
+    strt = [("" if v is None or v != v else str(v)) for v in np.asarray(community_streets, dtype=object)]
+    sc, cc = dict(street_codes or ()), dict(community_codes or ())
+    streets = np.array([sc.get(s, default_street) for s in strt], dtype=object)
+    given = [cc.get(i, cc.get(n)) for i, n in zip(ids, names)]
+    nums = np.asarray(own_numbers, dtype=int).copy()
+    for k, g in enumerate(given):
+        if g is not None:
+            nums[k] = int(g)
+    fixed = np.array([g is not None for g in given], dtype=bool)
+    for st in dict.fromkeys(streets):
+        here = np.flatnonzero(streets == st)
+        mine = nums[here[fixed[here]]]
+        if len(np.unique(mine)) < len(mine):
+            d = int(pd.Series(mine).value_counts().index[0])
+            raise ValueError(f"community code {d:03d} is given to more than one community of street code {st}")
+        used = set(mine.tolist())
+        for k in here[~fixed[here]]:
+            if int(nums[k]) in used or not 1 <= nums[k] <= 999:
+                nums[k] = next(n for n in range(1, 1000) if n not in used)
+            used.add(int(nums[k]))
+    return streets, nums
+
+
 def generate_codes(grid_ids, levels, parent_ids, points_xy: np.ndarray, community_ids, community_numbers_,
-                   *, object_code: str, county: str, street: str, row_height_m: float = 200.0) -> pd.Series:
+                   *, object_code: str, county: str, street: str, row_height_m: float = 200.0,
+                   streets=None) -> pd.Series:
     """20-digit codes for every grid of a plan, indexed by grid id.
 
     Level-1 grids are numbered within their community, level-2 grids within their level-1
     grid, left-to-right, top-to-bottom (`points_xy`: metric representative points aligned
     with grid_ids). `community_ids`/`community_numbers_`: the plan's communities and their
-    3-digit numbers (see community_numbers). A grid whose parent chain is unknown gets None.
-    Raises ValueError when a sequence exceeds 99 (the code has two digits per level)."""
+    3-digit numbers (see community_numbers, community_parts); `streets`: each community's
+    3-digit street code (aligned with community_ids; default `street` for all). A grid whose
+    parent chain is unknown gets None. Raises ValueError when a sequence exceeds 99 (the code
+    has two digits per level)."""
     ids = pd.Index(np.asarray(grid_ids, dtype=object).astype(str))
     level = pd.to_numeric(pd.Series(np.asarray(levels)), errors="coerce").to_numpy()
     parent = pd.Series(np.asarray(parent_ids, dtype=object), index=ids).astype("string")
@@ -127,9 +166,13 @@ def generate_codes(grid_ids, levels, parent_ids, points_xy: np.ndarray, communit
                              f"{parent[seq.idxmax()]}; the 20-digit code has two digits per level")
     if (cnum > 999).any() or (cnum < 1).any():
         raise ValueError("community numbers must be 1..999")
-    prefix = compose(object_code, county, street, 1, 0)[:13]  # validates the prefix parts
+    compose(object_code, county, street, 1, 0)  # validates the prefix parts
+    cstreet = pd.Series(np.asarray(streets if streets is not None else [street] * len(cnum), dtype=object),
+                        index=cnum.index)
+    prefix = {st: compose(object_code, county, str(st), 1, 0)[:13] for st in dict.fromkeys(cstreet)}
     comm1 = cnum.reindex(l1_parent.to_numpy()).to_numpy()
-    out[ids[is1]] = [f"{prefix}{c:03d}{s:02d}00" for c, s in zip(comm1, seq1.to_numpy())]
+    pre1 = cstreet.reindex(l1_parent.to_numpy()).map(prefix).to_numpy()
+    out[ids[is1]] = [f"{p}{c:03d}{s:02d}00" for p, c, s in zip(pre1, comm1, seq1.to_numpy())]
     p2 = parent[is2].to_numpy()
     base = out.reindex(p2).str[:18].to_numpy()
     out[ids[is2]] = [f"{b}{s:02d}" for b, s in zip(base, seq2.to_numpy())]

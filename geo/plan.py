@@ -47,6 +47,7 @@ class PlanContext:
     county_code: str = "110108"
     street_code: str = "012"
     row_height_m: float = 150.0
+    community_streets: pd.Series | None = None  # community id -> 3-digit street code (default street_code)
 
     @property
     def community_ids(self) -> tuple[str, ...]:
@@ -163,10 +164,11 @@ def plan_from_frames(plan_id: str, grids: pd.DataFrame, assignments: pd.DataFram
 
 def make_context(buildings, communities, *, settings=None) -> PlanContext:
     """PlanContext from the buildings and communities layers (GeoDataFrames, EPSG:4326) and
-    Settings-like code parts (grid_object_code, county_code, street_code)."""
+    Settings-like code parts (grid_object_code, county_code, street_code, and the deployment's
+    street_codes per street name and community_codes per community id or name: geo.codes.community_parts)."""
     import shapely
 
-    from geo.codes import community_numbers
+    from geo.codes import community_numbers, community_parts
     from geo.crs import metric_crs
 
     crs = metric_crs(buildings) if len(buildings) else "EPSG:32650"
@@ -177,10 +179,17 @@ def make_context(buildings, communities, *, settings=None) -> PlanContext:
         if len(communities) else np.zeros((0, 2))
     nums = community_numbers(communities["code"].to_numpy(dtype=object), cxy)
     s = settings
-    return PlanContext(bxy, pd.Series(nums, index=pd.Index(communities["id"].astype(str), dtype=object)),
+    street = getattr(s, "street_code", "012")
+    def col(c):
+        return communities[c].to_numpy(dtype=object) if c in communities.columns else [None] * len(communities)
+    streets, nums = community_parts(communities["id"].to_numpy(dtype=object), col("name"), col("street"), nums,
+                                    street_codes=getattr(s, "street_codes", ()),
+                                    community_codes=getattr(s, "community_codes", ()), default_street=street)
+    cid = pd.Index(communities["id"].astype(str), dtype=object)
+    return PlanContext(bxy, pd.Series(nums, index=cid),
                        object_code=getattr(s, "grid_object_code", "1001"),
                        county_code=getattr(s, "county_code", "110108"),
-                       street_code=getattr(s, "street_code", "012"))
+                       street_code=street, community_streets=pd.Series(streets, index=cid, dtype=object))
 
 
 def plan_from_bundle(bundle, plan_id: str | None = None, *, settings=None, context: PlanContext | None = None) -> Plan:
@@ -457,7 +466,9 @@ def renumber_codes(plan: Plan, parents=None) -> Plan:
     codes = generate_codes(g["id"].to_numpy(), lev, g["parent_id"].to_numpy(dtype=object), pos.to_numpy(),
                            ctx.community_numbers.index.to_numpy(), ctx.community_numbers.to_numpy(),
                            object_code=ctx.object_code, county=ctx.county_code, street=ctx.street_code,
-                           row_height_m=ctx.row_height_m)
+                           row_height_m=ctx.row_height_m,
+                           streets=None if ctx.community_streets is None else ctx.community_streets.reindex(
+                               ctx.community_numbers.index).fillna(ctx.street_code).to_numpy())
     if parents is None:
         affected = np.ones(len(g), dtype=bool)
     else:

@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 from data.bundle import DataError
+from minsheng.settings import SettingsError
 
 
 def _commands():
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
+    except SettingsError as e:
+        print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
+        return 2
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -55,7 +55,6 @@ _TEXT = {
     "dd_clear_selection": ("清除选择", "Clear selection"),
     "dd_no_options": ("没有匹配的选项", "No matching options"),
     "community_one": ("社区", "Community"),
-    "share_within": ("圈内户数占比", "Share of households within"),
     "share_compliant": ("达标户数占比", "Share of households meeting the tier"),
     "band_by_community": ("社区户数与标准", "Community households vs band"),
     "legend_buildings": ("楼栋（颜色=所属二级网格）", "Buildings (colour = level-2 grid)"),
@@ -484,6 +483,20 @@ _TEXT = {
     "import_progress": ("正在导入…", "Importing…"),
     "import_cancel": ("取消导入", "Cancel import"),
     "import_cancelled": ("导入已取消，未保存任何更改。", "Import cancelled; nothing was changed."),
+    # long work in background jobs: map images and the automatic grid proposal
+    "export_progress": ("正在生成地图…", "Rendering the map…"),
+    "export_cancel": ("取消导出", "Cancel export"),
+    "export_ready": ("{name} 已生成，正在下载。", "{name} is ready and downloading."),
+    "propose_head": ("自动划分网格", "Propose grids automatically"),
+    "propose_help": ("按所选依据重新划分所选方案的全部社区（连片、均衡），结果另存为新草案，原方案不变。",
+                     "Redraws every community of the chosen plan into contiguous, balanced grids and saves the "
+                     "result as a new draft; the chosen plan is not changed."),
+    "propose_button": ("生成草案", "Propose a draft"),
+    "propose_progress": ("正在划分网格…", "Proposing grids…"),
+    "propose_cancel": ("取消划分", "Cancel proposal"),
+    "propose_name": ("自动划分", "proposed"),
+    "propose_done": ("已生成草案 {plan}：二级网格达标 {before} → {after}（共 {n} 个）。",
+                     "Draft {plan} proposed: level-2 grids in band {before} → {after} (of {n})."),
 }
 TEXT = MappingProxyType({k: MappingProxyType({"zh": v[0], "en": v[1]}) for k, v in _TEXT.items()})
 

@@ -90,7 +90,7 @@ class Settings:
     debug: bool = False
     street_codes: tuple = ()            # ((street name, 3-digit code), ...) from the settings file
     community_codes: tuple = ()         # ((community id or name, 3-digit code), ...)
-    catalogues: tuple = ()              # ((catalogue name, CSV path), ...) overriding data/catalogues/
+    catalogues: tuple = ()              # ((catalogue name, CSV path), ...) over data/catalogues/ (data/catalogue.py)
     workers: int = 2                    # gunicorn worker processes (minsheng serve)
     threads: int = 4                    # gunicorn threads per worker
     task_dir: str = ""                  # background jobs' diskcache folder ("" = per project in temp)
@@ -110,7 +110,13 @@ class Settings:
 
     def life_circles(self):
         from data.catalogue import life_circles
-        return life_circles(self.life_circle_dir, tuple(self.life_circle_standards))
+        return life_circles(self.life_circle_dir, tuple(self.life_circle_standards), overrides=self.catalogues)
+
+    def catalogue(self):
+        """Service types and key groups in force: the shipped catalogues with this deployment's
+        [catalogues] overrides (data/catalogue.catalogue)."""
+        from data.catalogue import catalogue
+        return catalogue(self.catalogues)
 
     def street_code_for(self, street: str | None) -> str:
         return dict(self.street_codes).get(street or "", self.street_code)
@@ -123,18 +129,78 @@ class Settings:
 
 
 class SettingsError(ValueError):
-    """A deployment settings file that cannot be used (names the file and the key)."""
+    """A deployment settings file that cannot be used: names the file, the [section] and key, in
+    Chinese and English."""
 
 
 def _band(v, where: str) -> Band:
-    if (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) and 0 <= v[0] <= v[1]):
+    if (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+            and 0 <= v[0] <= v[1]):
         return Band(v[0], v[1])
-    raise SettingsError(f"{where}: a band is [low, high] households, whole numbers, low <= high")
+    raise SettingsError(f"{where}: 区间写作 [下限, 上限]，整数，下限不大于上限 / a band is [low, high] households, "
+                        f"whole numbers, low <= high; got {v!r}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# [section] key -> (Settings field, check, what it must be: zh / en)
+_TEXT = (lambda v: isinstance(v, str), "文本 / text")
+_PATH = (lambda v: isinstance(v, str) and v.strip() != "", "非空路径 / a non-empty path")
+_BOOL = (lambda v: isinstance(v, bool), "true 或 false / true or false")
+
+
+def _int_range(lo, hi):
+    return (lambda v: _is_int(v) and lo <= v <= hi, f"{lo}–{hi} 的整数 / a whole number from {lo} to {hi}")
+
+
+def _positive(hi):
+    return (lambda v: _is_number(v) and 0 < v <= hi, f"大于 0、不超过 {hi} 的数 / a number above 0, at most {hi}")
+
+
+def _digits(n):
+    return (lambda v: isinstance(v, str) and len(v) == n and v.isdigit(),
+            f"{n} 位数字（加引号） / {n} digits, quoted as a string")
+
+
+SECTIONS = {
+    "store": {"data": ("data", _PATH), "dsn": ("dsn", _PATH)},
+    "server": {
+        "host": ("host", _PATH), "port": ("port", _int_range(1, 65535)), "workers": ("workers", _int_range(1, 64)),
+        "threads": ("threads", _int_range(1, 256)), "require_login": ("require_login", _BOOL),
+        "secure_cookies": ("secure_cookies", _BOOL), "trusted_proxies": ("trusted_proxies", _int_range(0, 10)),
+        "max_request_mb": ("max_request_mb", _positive(10_000)),
+        "max_anonymous_request_kb": ("max_anonymous_request_kb", _positive(1_000_000)),
+        "language": ("language", (lambda v: v in ("zh", "en"), '"zh" 或 "en" / "zh" or "en"')),
+        "secret_file": ("secret_file", _PATH), "secret_key": ("secret_key", _TEXT), "task_dir": ("task_dir", _PATH),
+        "celery_broker": ("celery_broker", (lambda v: isinstance(v, str) and v.startswith(("redis://", "rediss://")),
+                                            "redis:// 地址 / a redis:// URL")),
+        "session_idle_minutes": ("session_idle_minutes", _int_range(1, 24 * 60)),
+        "session_absolute_hours": ("session_absolute_hours", _int_range(1, 24 * 31)),
+    },
+    "walking": {"speed_m_min": ("walk_speed_m_min", _positive(300)),
+                "elderly_speed_m_min": ("elderly_speed_m_min", _positive(300)),
+                "circle_minutes": ("circle_minutes", _int_range(1, 120))},
+    "codes": {"object": ("grid_object_code", _digits(4)), "county": ("county_code", _digits(6)),
+              "street": ("street_code", _digits(3))},
+}
+CODE_TABLES = {"streets": "street_codes", "communities": "community_codes"}
+
+
+def _community_number_ok(v) -> bool:
+    return isinstance(v, str) and len(v) == 3 and v.isdigit() and v != "000"
 
 
 def read_settings_file(path) -> dict:
     """Settings fields from a deployment TOML file (read with tomllib; see
-    docs/settings.example.toml). Unknown keys are refused, so a typo is never silently ignored.
+    docs/settings.example.toml). Unknown sections and keys and values of the wrong kind are
+    refused (SettingsError naming the file, [section] and key in Chinese and English), so a typo
+    is never silently ignored; the catalogue override files are read and checked here too.
 
         [store]    data = "/srv/minsheng/project.gpkg"  |  dsn = "postgresql://..."
         [server]   host, port, workers, threads, require_login, max_request_mb,
@@ -144,62 +210,108 @@ def read_settings_file(path) -> dict:
         [codes.streets]      "学院路街道" = "012"
         [codes.communities]  "C1" = "001"
         [walking]  speed_m_min = 80  elderly_speed_m_min = 60  circle_minutes = 10
-        [catalogues]  service_types = "/etc/minsheng/service_types.csv"
+        [catalogues]  service_types = "/etc/minsheng/service_types.csv"  key_groups, visit_frequency,
+                      life_circle_tiers, life_circle_requirements, walk_profiles
     """
     p = str(path)
     try:
         with open(p, "rb") as f:
             doc = tomllib.load(f)
     except FileNotFoundError:
-        raise SettingsError(f"{p}: settings file not found") from None
+        raise SettingsError(f"{p}: 找不到设置文件 / settings file not found") from None
+    except OSError as e:
+        raise SettingsError(f"{p}: 无法读取设置文件 / cannot read the settings file: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
-        raise SettingsError(f"{p}: not valid TOML: {e}") from None
+        raise SettingsError(f"{p}: 不是有效的 TOML / not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{p}: 设置文件应为 UTF-8 / the settings file must be UTF-8") from None
     known = {f.name for f in fields(Settings)}
     out: dict = {}
-    sections = {
-        "store": {"data": "data", "dsn": "dsn"},
-        "server": {k: k for k in ("host", "port", "workers", "threads", "require_login", "max_request_mb",
-                                  "max_anonymous_request_kb", "language", "secret_file", "secret_key",
-                                  "task_dir", "celery_broker")},
-        "walking": {"speed_m_min": "walk_speed_m_min", "elderly_speed_m_min": "elderly_speed_m_min",
-                    "circle_minutes": "circle_minutes"},
-    }
     for section, body in doc.items():
         if not isinstance(body, dict):
-            raise SettingsError(f"{p}: top-level key {section!r}: expected a [section]")
-        if section in sections:
+            raise SettingsError(f"{p}: {section}: 应为 [节] / top-level key {section!r}: expected a [section]")
+        if section in SECTIONS:
+            keys = SECTIONS[section]
             for k, v in body.items():
-                if k not in sections[section]:
-                    raise SettingsError(f"{p}: [{section}] {k}: unknown key (known: {', '.join(sections[section])})")
-                out[sections[section][k]] = v
+                if section == "codes" and k in CODE_TABLES:
+                    out[CODE_TABLES[k]] = _code_table(p, k, v)
+                    continue
+                if k not in keys:
+                    extra = list(CODE_TABLES) if section == "codes" else []
+                    raise SettingsError(f"{p}: [{section}] {k}: 未知的键 / unknown key "
+                                        f"(known: {', '.join(list(keys) + extra)})")
+                name, (ok, what) = keys[k]
+                if not ok(v):
+                    zh, _, en = what.partition(" / ")
+                    raise SettingsError(f"{p}: [{section}] {k}: 应为{zh} / must be {en}, got {v!r}")
+                out[name] = float(v) if name in ("walk_speed_m_min", "elderly_speed_m_min", "max_request_mb",
+                                                 "max_anonymous_request_kb") else v
         elif section == "bands":
             for k, v in body.items():
                 if k not in ("level1", "level2", "community"):
-                    raise SettingsError(f"{p}: [bands] {k}: unknown key (known: level1, level2, community)")
+                    raise SettingsError(f"{p}: [bands] {k}: 未知的键 / unknown key (known: level1, level2, community)")
                 out[f"band_{k}"] = _band(v, f"{p}: [bands] {k}")
-        elif section == "codes":
-            for k, v in body.items():
-                if k in ("streets", "communities") and isinstance(v, dict):
-                    bad = [c for c in v.values() if not (isinstance(c, str) and c.isdigit() and len(c) == 3)]
-                    if bad:
-                        raise SettingsError(f"{p}: [codes.{k}]: codes are 3-digit strings, got {bad[0]!r}")
-                    out["street_codes" if k == "streets" else "community_codes"] = tuple(sorted(v.items()))
-                elif k in ("object", "county", "street"):
-                    out[{"object": "grid_object_code", "county": "county_code", "street": "street_code"}[k]] = str(v)
-                else:
-                    raise SettingsError(f"{p}: [codes] {k}: unknown key")
         elif section == "catalogues":
-            out["catalogues"] = tuple(sorted((k, str(v)) for k, v in body.items()))
+            out.update(_catalogues(p, body))
         else:
-            raise SettingsError(f"{p}: [{section}]: unknown section")
+            raise SettingsError(f"{p}: [{section}]: 未知的节 / unknown section (known: "
+                                f"{', '.join(list(SECTIONS) + ['bands', 'catalogues'])})")
     secret_file = out.pop("secret_file", None)
     if secret_file:
         try:
             out["secret_key"] = open(secret_file, encoding="utf-8").read().strip()
         except OSError as e:
-            raise SettingsError(f"{p}: [server] secret_file {secret_file}: {e.strerror}") from None
+            raise SettingsError(f"{p}: [server] secret_file {secret_file}: 无法读取 / cannot be read: "
+                                f"{e.strerror}") from None
     unknown = set(out) - known
     assert not unknown, unknown  # every mapped name is a Settings field
+    return out
+
+
+def _code_table(p: str, k: str, v) -> tuple:
+    if not isinstance(v, dict):
+        raise SettingsError(f"{p}: [codes.{k}]: 应为表，名称 = \"代码\" / must be a table of name = \"code\"")
+    for name, code in v.items():
+        if not _community_number_ok(code):
+            raise SettingsError(f"{p}: [codes.{k}] {name}: 代码应为 001–999 的 3 位数字（加引号）/ codes are 3-digit "
+                                f"strings from 001 to 999, got {code!r}")
+    if k == "communities":
+        seen: dict = {}
+        for name, code in v.items():
+            if code in seen:
+                raise SettingsError(f"{p}: [codes.communities] {name}: 代码 {code} 已给了 {seen[code]} / code {code} "
+                                    f"is already given to {seen[code]}")
+            seen[code] = name
+    return tuple(sorted(v.items()))
+
+
+def _catalogues(p: str, body: dict) -> dict:
+    """[catalogues] name = "path": checked now (each file read and its rows checked), so a bad
+    override stops the start with a message, not a request later."""
+    from data.bundle import DataError
+    from data.catalogue import OVERRIDABLE, check_overrides
+    out: dict = {}
+    items = []
+    for k, v in body.items():
+        if k not in OVERRIDABLE:
+            raise SettingsError(f"{p}: [catalogues] {k}: 未知的目录 / unknown catalogue (known: {', '.join(OVERRIDABLE)})")
+        if not (isinstance(v, str) and v.strip()):
+            raise SettingsError(f"{p}: [catalogues] {k}: 应为 CSV 文件路径 / must be the path of a CSV file, got {v!r}")
+        path = v if os.path.isabs(v) else os.path.join(os.path.dirname(os.path.abspath(p)), v)
+        if not os.path.isfile(path):
+            raise SettingsError(f"{p}: [catalogues] {k}: 找不到文件 / file not found: {path}")
+        items.append((k, path))
+    try:
+        check_overrides(tuple(items))
+    except DataError as e:
+        k = next((k for k, path in items if path == e.file), ", ".join(k for k, _ in items))
+        raise SettingsError(f"{p}: [catalogues] {k}: {e}") from None
+    for k, path in items:
+        if k == "visit_frequency":
+            out["visit_frequency"] = path
+    rest = tuple(sorted(x for x in items if x[0] != "visit_frequency"))
+    if rest:
+        out["catalogues"] = rest
     return out
 
 
@@ -221,6 +333,9 @@ def from_env(**overrides) -> Settings:
     if os.environ.get("MINSHENG_VISIT_FREQUENCY"):
         env["visit_frequency"] = os.environ["MINSHENG_VISIT_FREQUENCY"]
     if os.environ.get("MINSHENG_SUPPRESS_BELOW"):
+        if not os.environ["MINSHENG_SUPPRESS_BELOW"].isdigit():
+            raise SettingsError("MINSHENG_SUPPRESS_BELOW: 应为整数 / must be a whole number, got "
+                                f"{os.environ['MINSHENG_SUPPRESS_BELOW']!r}")
         env["suppress_below"] = int(os.environ["MINSHENG_SUPPRESS_BELOW"])
     if os.environ.get("MINSHENG_SECRET_KEY"):
         env["secret_key"] = os.environ["MINSHENG_SECRET_KEY"]

@@ -56,7 +56,7 @@ def world(request, tmp_path_factory):
     for name in ("admin", "plan", "view", "worker", "chief"):
         clients[name] = login(app, name, PASSWORD)[0]
     return {"app": app, "b": b, "adopted": adopted, "own": own, "other": other, "parent": parent,
-            "clients": clients, "kind": request.param, "gpkg": isinstance(store, GpkgStore)}
+            "clients": clients, "kind": request.param, "gpkg": isinstance(store, GpkgStore), "kw": base[1]}
 
 
 def in_grid(b, plan, grid) -> set:
@@ -196,3 +196,32 @@ def test_no_adopted_plan_means_no_personal_data_for_workers(tmp_path, request):
     app = create_app(Settings(secret_key=KEY, **kw), store=store)
     c = login(app, "worker", PASSWORD)[0]
     assert c.get(f"/export/households/{b.plans['id'].iloc[0]}/{own}.csv").status_code == 403
+
+
+def test_a_real_proposal_reusing_the_worker_grid_id_widens_nothing(world):
+    """The finding's third way in: `minsheng propose` numbers its grids C001-01-01 ... again, so the
+    worker's grid id names other buildings in the new draft; the worker still sees only the
+    households of their grid in the adopted plan (panel and CSV), the admin sees the draft's."""
+    from minsheng.cli import main
+    w = world
+    kw = w["kw"]
+    before = set(w["b"].plans["id"])
+    assert main(["propose", *(["--dsn", kw["dsn"]] if "dsn" in kw else ["--data", kw["data"]]),
+                 "--out-plan", "probe", "--balance", "workload"]) == 0
+    b = w["app"].server.config["MINSHENG_CONTEXT"].store.load()
+    new = (set(b.plans["id"]) - before).pop()
+    own_hh, there = in_grid(b, w["adopted"], w["own"]), in_grid(b, new, w["own"])
+    assert there - own_hh, "the proposal reuses the worker's grid id for other buildings"
+    allowed = there & own_hh
+    r = w["clients"]["worker"].get(f"/export/households/{new}/{w['own']}.csv")
+    if allowed:
+        rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))[1:]
+        assert {row[0] for row in rows} == allowed
+    else:
+        assert r.status_code == 403
+    text = str(call(w["app"], f"{ids.PANEL}.children", params(b, selected=w["own"], plan=new),
+                    client=w["clients"]["worker"]))
+    assert not {p for p in phones(b, there - own_hh) - phones(b, own_hh) if p in text}
+    r = w["clients"]["admin"].get(f"/export/households/{new}/{w['own']}.csv")
+    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))[1:]
+    assert {row[0] for row in rows} == there

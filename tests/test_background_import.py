@@ -3,6 +3,8 @@ default): the request answers at once with a job handle, the job reports its sta
 cancel button is wired to it."""
 import json
 
+import pytest
+
 from app import background_manager, task_dir
 from callbacks import ids
 from minsheng.settings import Settings
@@ -61,3 +63,121 @@ def test_grid_upload_answers_with_a_job_then_progress_then_the_report(setup):  #
     assert answer is not None
     assert "导入失败" in json.dumps(answer, ensure_ascii=False) and "坏.geojson" in json.dumps(answer, ensure_ascii=False)
     assert not seen or set(seen) <= {"0", "1", "2", "3"}
+
+
+# -- the upload's private folder is removed on success, failure and cancel (issue 12, leftovers) --
+
+def _households_payload(content: bytes, filename="台账.csv"):
+    return {"output": f"{ids.IMPORT_HOUSEHOLDS_RESULT}.children",
+            "outputs": {"id": ids.IMPORT_HOUSEHOLDS_RESULT, "property": "children"},
+            "inputs": [{"id": ids.UPLOAD_HOUSEHOLDS, "property": "contents", "value": data_url(content)}],
+            "changedPropIds": [f"{ids.UPLOAD_HOUSEHOLDS}.contents"],
+            "state": [{"id": ids.UPLOAD_HOUSEHOLDS, "property": "filename", "value": filename},
+                      {"id": ids.IMPORT_REPLACE_ROOMS, "property": "value", "value": []},
+                      {"id": ids.LANG, "property": "data", "value": "zh"}]}
+
+
+def _uploads(root):
+    return sorted(p for p in root.glob("minsheng-upload-*"))
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """Temporary folders of this test (inherited by the background jobs the app forks)."""
+    import tempfile
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def test_cancelled_import_leaves_no_upload_folder(tmp_path, monkeypatch, private_tmp):
+    import shutil
+    import time
+
+    from app import create_app
+    from data.gpkg_store import GpkgStore
+    from minsheng.settings import sample_path
+    from tests.test_import_ui import PASSWORD, login as ui_login
+    import io
+    from minsheng.cli import main
+    path = tmp_path / "p.gpkg"
+    shutil.copyfile(sample_path(), path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "--data", str(path), "--username", "admin", "--role", "admin",
+                 "--password-stdin"]) == 0
+
+    def slow_import(store, upload, **kw):  # runs in the job's process: holds the upload until killed
+        assert upload.exists()
+        time.sleep(120)
+    monkeypatch.setattr("data.importers.households.import_households", slow_import)
+    app = create_app(Settings(data=str(path), secret_key="z" * 32, task_dir=str(tmp_path / "jobs")))
+    c = ui_login(app, "admin")
+    version = GpkgStore(path).read_model().version
+    q = {"endId": end_id(c)}
+    first = c.post("/_dash-update-component", json=_households_payload(b"id,building\n1,B1\n"), query_string=q)
+    first = first.get_json()
+    assert "job" in first
+    deadline = time.monotonic() + 60
+    while not _uploads(private_tmp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    held = _uploads(private_tmp)
+    assert len(held) == 1 and (held[0] / "台账.csv").read_bytes() == b"id,building\n1,B1\n"   # the job holds it
+    # the cancel button, as the renderer sends it
+    cancel = {"output": f"{ids.IMPORT_HOUSEHOLDS_CANCEL}.id",
+              "outputs": {"id": ids.IMPORT_HOUSEHOLDS_CANCEL, "property": "id"},
+              "inputs": [{"id": ids.IMPORT_HOUSEHOLDS_CANCEL, "property": "n_clicks", "value": 1}],
+              "changedPropIds": [f"{ids.IMPORT_HOUSEHOLDS_CANCEL}.n_clicks"], "state": []}
+    r = c.post("/_dash-update-component", json=cancel, query_string={**q, "cancelJob": first["job"]})
+    assert r.status_code in (200, 204)
+    assert not _uploads(private_tmp)                        # gone with the killed job, at once
+    assert GpkgStore(path).read_model().version == version   # and nothing was written
+
+
+def test_failed_and_successful_imports_leave_no_upload_folder(setup, private_tmp):  # noqa: F811
+    from tests.dash_client import post
+    from tests.test_import_ui import login as ui_login
+    app, path = setup
+    c = ui_login(app, "admin")
+    r = post(c, _households_payload(b"\xff\xfe not a ledger", "坏.csv"))
+    assert "导入失败" in json.dumps(r.get_json(), ensure_ascii=False)
+    assert not _uploads(private_tmp)
+    from data.gpkg_store import GpkgStore
+    b = GpkgStore(path).read_model()
+    bid = str(b.buildings["id"].iloc[0])
+    r = post(c, _households_payload(f"户号,楼栋编号,单元,房号,人数\nHX1,{bid},99,9901,2\n".encode(), "ok.csv"))
+    assert "import-households-done" in json.dumps(r.get_json()), r.get_json()
+    assert not _uploads(private_tmp)
+
+
+def test_folders_of_dead_processes_are_swept_and_sigterm_cleans_up(tmp_path, private_tmp):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from data.scratch import sweep
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = private_tmp / f"minsheng-upload-{dead.pid}-abc"
+    orphan.mkdir()
+    (orphan / "台账.xlsx").write_bytes(b"personal data")
+    alive = private_tmp / f"minsheng-export-{os.getppid()}-abc"   # a live process's folder stays
+    alive.mkdir()
+    other = private_tmp / "someone-elses-folder"
+    other.mkdir()
+    assert sweep() == [orphan] and alive.exists() and other.exists()
+    # a job that gets SIGTERM (Celery's revoke) removes its folder before it dies
+    code = ("import sys, time, tempfile; tempfile.tempdir = sys.argv[1]\n"
+            "from data.scratch import private_dir\n"
+            "with private_dir('upload') as d:\n"
+            "    (d / 'x').write_text('x'); print(d, flush=True); time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(private_tmp)], stdout=subprocess.PIPE, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    d = p.stdout.readline().strip()
+    assert os.path.isdir(d)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    time.sleep(0.1)
+    assert not os.path.exists(d)

@@ -112,3 +112,27 @@ def test_html_export_runs_no_script_in_a_real_browser(bundle, tmp_path):
         assert not d.find_elements("css selector", ".leaflet-tooltip img, .leaflet-tooltip script")
     finally:
         quit_chrome(d)
+
+
+@pytest.mark.parametrize("kind", [pytest.param("gpkg"), pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_ledger_formulas_stored_on_either_store_come_out_as_text(kind, tmp_path, request):
+    """The finding on both stores: ledger cells such as =HYPERLINK(...) or =cmd|... stored in the
+    project come out of the household CSV as text, not live formulas."""
+    from tests.auth_client import KEY, PASSWORD as PW, login, project_store
+    store, kw = project_store(kind, tmp_path, request)
+    b = store.load()
+    plan = b.adopted_plan_id()
+    a = b.plan_assignments(plan)
+    grid = str(a["grid_id"].iloc[0])
+    blds = set(a.loc[a["grid_id"] == grid, "building_id"])
+    row = b.households[b.households["building_id"].isin(blds)].head(1).copy()
+    row["head_name"], row["phone"], row["room"] = FORMULAS[0], "=cmd|' /C calc'!A0", "@SUM(1+1)"
+    store.upsert_households(row)
+    app = create_app(Settings(secret_key=KEY, **kw), store=store)
+    c = login(app, "admin", PW)[0]
+    r = c.get(f"/export/households/{plan}/{grid}.csv")
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))[1:]
+    assert rows and all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for x in rows for cell in x)
+    mine = next(x for x in rows if x[0] == str(row["id"].iloc[0]))
+    assert mine[6] == "'" + FORMULAS[0] and mine[7] == "'=cmd|' /C calc'!A0" and mine[3] == "'@SUM(1+1)"

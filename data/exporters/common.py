@@ -7,7 +7,7 @@ import geopandas as gpd
 import pandas as pd
 
 from data.bundle import DataError
-from data.catalogue import key_groups
+from data.catalogue import catalogue as _shipped
 
 
 FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
@@ -63,16 +63,23 @@ def building_grids(bundle, plan_id: str | None) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), None)
 
 
-def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False, bands=None) -> dict[str, pd.DataFrame]:
+def in_force(catalogue=None):
+    """The catalogue an exporter uses: the one passed (Settings.catalogue()), else the shipped one."""
+    return catalogue if catalogue is not None else _shipped()
+
+
+def grid_counts(bundle, plan_id: str | None, allow_personal: bool = False, bands=None, catalogue=None
+                ) -> dict[str, pd.DataFrame]:
     """Counts per level-2 grid, level-1 grid and community (geo.coverage): id, buildings,
     households, persons, households per key group (sensitive groups only with allow_personal)
     and band (low/ok/high against the configured households band). Keys: "level2", "level1",
-    "community", plus "unassigned" (one row)."""
+    "community", plus "unassigned" (one row). catalogue: data.catalogue.Catalogue in force
+    (Settings.catalogue(); default the shipped one)."""
     from geo.coverage import community_table, grid_table, plan_totals
     from geo.validate import plan_index
     grids = bundle.plan_grids(plan_id) if plan_id is not None else bundle.grids.iloc[0:0]
     assignments = bundle.plan_assignments(plan_id) if plan_id is not None else bundle.assignments.iloc[0:0]
-    keys = [k.key for k in key_groups() if allow_personal or not k.sensitive]
+    keys = [k.key for k in in_force(catalogue).key_groups if allow_personal or not k.sensitive]
     ix = plan_index(grids, bundle.communities, bundle.buildings, assignments)
     table = grid_table(grids, bundle.building_stats, ix, bands=bands, tag_keys=keys)
     comm = community_table(bundle.communities, table, ix, bands=bands)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data.catalogue import key_groups
-from data.exporters.common import grid_counts, households_are_synthetic, neutralise_xlsx, resolve_plan
+from data.exporters.common import grid_counts, households_are_synthetic, in_force, neutralise_xlsx, resolve_plan
 from data.privacy import mask_grids
 from data.schema import ATTRIBUTION, SYNTHETIC_NOTICE_EN, SYNTHETIC_NOTICE_ZH
 
@@ -27,14 +26,14 @@ BAND_LABELS = {"zh": {"low": "偏少", "ok": "正常", "high": "偏多"}, "en": 
 
 
 def grid_tables(bundle, plan_id: str | None = None, *, allow_personal: bool = False,
-                lang: str = "zh", bands=None) -> dict[str, pd.DataFrame]:
+                lang: str = "zh", bands=None, catalogue=None) -> dict[str, pd.DataFrame]:
     """The workbook's tables (sheet name -> frame), without writing anything. bands: Settings
     (or anything geo.coverage accepts) for the households band per level; None = defaults."""
     plan_id = resolve_plan(bundle, plan_id)
-    counts = grid_counts(bundle, plan_id, allow_personal, bands)
+    counts = grid_counts(bundle, plan_id, allow_personal, bands, catalogue)
     for k in ("level1", "level2", "community"):
         counts[k] = counts[k].assign(band=counts[k]["band"].map(BAND_LABELS[lang]))
-    groups = {k.key: k.label(lang) for k in key_groups() if allow_personal or not k.sensitive}
+    groups = {k.key: k.label(lang) for k in in_force(catalogue).key_groups if allow_personal or not k.sensitive}
     h = HEADERS[lang]
     grids = mask_grids(bundle.plan_grids(plan_id), allow_personal) if plan_id is not None else bundle.grids.iloc[0:0]
     names = dict(zip(grids["id"], grids["name"]))
@@ -85,10 +84,10 @@ def grid_tables(bundle, plan_id: str | None = None, *, allow_personal: bool = Fa
 
 
 def export_excel(bundle, path, plan_id: str | None = None, *, allow_personal: bool = False,
-                 lang: str = "zh", bands=None) -> Path:
+                 lang: str = "zh", bands=None, catalogue=None) -> Path:
     """Write the workbook to `path` (atomically: a temporary file then rename)."""
     path = Path(path)
-    tables = grid_tables(bundle, plan_id, allow_personal=allow_personal, lang=lang, bands=bands)
+    tables = grid_tables(bundle, plan_id, allow_personal=allow_personal, lang=lang, bands=bands, catalogue=catalogue)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".xlsx", dir=path.parent, prefix=f".{path.stem}-")
     os.close(fd)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyogrio
 
 from data.bundle import DataError
-from data.exporters.common import building_grids, resolve_plan
+from data.exporters.common import building_grids, in_force, resolve_plan
 from data.privacy import mask_grids, mask_households
 from data.schema import LAYER_BY_NAME
 
@@ -25,7 +25,7 @@ DEFAULT_LAYERS = ("communities", "grids", "buildings", "service_points")
 
 
 def export_frames(bundle, layers=DEFAULT_LAYERS, plan_id: str | None = None, *,
-                  allow_personal: bool = False) -> dict[str, pd.DataFrame]:
+                  allow_personal: bool = False, catalogue=None) -> dict[str, pd.DataFrame]:
     plan_id = resolve_plan(bundle, plan_id)
     out = {}
     for name in layers:
@@ -42,7 +42,7 @@ def export_frames(bundle, layers=DEFAULT_LAYERS, plan_id: str | None = None, *,
             df = df.merge(building_grids(bundle, plan_id).rename(columns={"building_id": "id"}), on="id", how="left")
             df = gpd.GeoDataFrame(df, geometry="geometry", crs=4326)
         elif name == "households":
-            df = mask_households(df, allow_personal)
+            df = mask_households(df, allow_personal, in_force(catalogue).sensitive_keys)
         elif name == "audit_log" and not allow_personal:
             raise DataError("the audit log is exported only with allow_personal", field="layers")
         out[name] = df.reset_index(drop=True)
@@ -58,13 +58,13 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_gis(bundle, path, layers=DEFAULT_LAYERS, plan_id: str | None = None, *, fmt: str | None = None,
-               allow_personal: bool = False) -> list[Path]:
+               allow_personal: bool = False, catalogue=None) -> list[Path]:
     """Write layers to a GeoPackage (one file, atomically) or GeoJSON file(s). Returns the paths."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("gpkg", "geojson", "json"):
         raise DataError(f"GIS export format must be gpkg or geojson, got {fmt!r}", file=str(path))
-    frames = export_frames(bundle, layers, plan_id, allow_personal=allow_personal)
+    frames = export_frames(bundle, layers, plan_id, allow_personal=allow_personal, catalogue=catalogue)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     with warnings.catch_warnings():

@@ -26,8 +26,7 @@ import folium
 import geopandas as gpd
 from branca.element import Element
 
-from data.catalogue import service_types
-from data.exporters.common import households_are_synthetic, palette, plan_layers, resolve_plan
+from data.exporters.common import households_are_synthetic, in_force, palette, plan_layers, resolve_plan
 from data.privacy import mask_grids
 from data.schema import ATTRIBUTION, SYNTHETIC_NOTICE_EN, SYNTHETIC_NOTICE_ZH
 
@@ -73,10 +72,10 @@ def _geojson(gdf: gpd.GeoDataFrame, props: list[str]) -> dict:
 
 
 def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = False, lang: str = "zh",
-              tiles: str | None = None, title: str | None = None, bounds=None) -> folium.Map:
+              tiles: str | None = None, title: str | None = None, bounds=None, catalogue=None) -> folium.Map:
     """The folium Map (CDN-based as folium makes it; export_html makes it offline). bounds:
     (minlon, minlat, maxlon, maxlat) to open on (e.g. the dashboard's current view); default:
-    the whole project."""
+    the whole project. catalogue: the service types in force (Settings.catalogue())."""
     plan_id = resolve_plan(bundle, plan_id)
     names = LAYER_NAMES[lang]
     lay = plan_layers(bundle, plan_id)
@@ -126,7 +125,7 @@ def build_map(bundle, plan_id: str | None = None, *, allow_personal: bool = Fals
                            tooltip=folium.GeoJsonTooltip(fields, aliases=[nm, cd, head, phone])).add_to(m)
     # service points by type: one switchable layer each
     sp = bundle.service_points
-    cat = {s.key: s for s in service_types()}
+    cat = {s.key: s for s in in_force(catalogue).service_types}
     present = [k for k in cat if k in set(sp["type"])]
     for k in present:
         s = cat[k]
@@ -188,10 +187,11 @@ def render_offline(m: folium.Map) -> str:
 
 
 def export_html(bundle, path, plan_id: str | None = None, *, allow_personal: bool = False, lang: str = "zh",
-                tiles: str | None = None, title: str | None = None, bounds=None) -> Path:
+                tiles: str | None = None, title: str | None = None, bounds=None, catalogue=None) -> Path:
     """Write the standalone HTML map (atomically). With tiles=None it needs no network at all.
     bounds: (minlon, minlat, maxlon, maxlat) the map opens on (default: the whole project)."""
-    m = build_map(bundle, plan_id, allow_personal=allow_personal, lang=lang, tiles=tiles, title=title, bounds=bounds)
+    m = build_map(bundle, plan_id, allow_personal=allow_personal, lang=lang, tiles=tiles, title=title, bounds=bounds,
+                  catalogue=catalogue)
     text = render_offline(m)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,15 +34,16 @@ def find_chromium(chromium: str | None = None) -> str:
 
 
 def render_html(html_path, out, *, fmt: str | None = None, width: int = 1600, height: int = 1000,
-                wait_ms: int = 3000, timeout: float = 90.0, chromium: str | None = None) -> Path:
-    """Render a local HTML file to PNG (screenshot of width x height) or PDF (landscape print)."""
+                wait_ms: int = 3000, timeout: float = 90.0, chromium: str | None = None, work_dir=None) -> Path:
+    """Render a local HTML file to PNG (screenshot of width x height) or PDF (landscape print).
+    work_dir: where Chromium's throwaway profile goes (default: the system temp dir)."""
     html_path, out = Path(html_path).resolve(), Path(out).resolve()
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in ("png", "pdf"):
         raise ValueError(f"image format must be png or pdf, got {fmt!r}")
     exe = find_chromium(chromium)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="minsheng-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="minsheng-chromium-", dir=work_dir) as profile:
         tmp_out = Path(profile) / f"render.{fmt}"
         args = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                 f"--virtual-time-budget={wait_ms}"]
@@ -64,12 +65,14 @@ def render_html(html_path, out, *, fmt: str | None = None, width: int = 1600, he
 
 def export_image(bundle, out, plan_id: str | None = None, *, fmt: str | None = None, allow_personal: bool = False,
                  lang: str = "zh", width: int = 1600, height: int = 1000, chromium: str | None = None,
-                 bounds=None) -> Path:
+                 bounds=None, catalogue=None, work_dir=None) -> Path:
     """The map of a plan as PNG or PDF (offline HTML rendered by headless Chromium). bounds:
-    (minlon, minlat, maxlon, maxlat) to show (default: the whole project)."""
+    (minlon, minlat, maxlon, maxlat) to show (default: the whole project). work_dir: where the
+    intermediate HTML and Chromium's profile go (default: the system temp dir; a background job
+    passes its private folder, data/scratch, so a cancelled job leaves nothing behind)."""
     from data.exporters.html import export_html
     find_chromium(chromium)  # fail before doing any work
-    with tempfile.TemporaryDirectory(prefix="minsheng-map-") as d:
+    with tempfile.TemporaryDirectory(prefix="minsheng-map-", dir=work_dir) as d:
         page = export_html(bundle, Path(d) / "map.html", plan_id, allow_personal=allow_personal, lang=lang,
-                           bounds=bounds)
-        return render_html(page, out, fmt=fmt, width=width, height=height, chromium=chromium)
+                           bounds=bounds, catalogue=catalogue)
+        return render_html(page, out, fmt=fmt, width=width, height=height, chromium=chromium, work_dir=work_dir)

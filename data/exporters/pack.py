@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from data.catalogue import key_groups, service_type
+from data.exporters.common import in_force
 from data.privacy import mask_name
 from geo.validate import KIND_LABELS
 from layers.style import BAND_COLORS
@@ -161,13 +161,13 @@ def _fmt_ints(a) -> list[str]:
 
 
 def _suppressed_block(rows: pd.DataFrame, keys: list[str], personal: bool, threshold: int, rates: dict, *,
-                      with_total: bool = True):
+                      with_total: bool = True, catalogue=None):
     """Shown key-group cells, total row, shown workload per row and total for a table of rows
     (households, workload, key-group counts). Returns (cells: list of rows of str, total: list
     of str or None, workload strings, workload total string, workload values shown)."""
     from geo.suppress import public_workload, suppress_table
     from geo.workload import ALL
-    small = _small_keys()
+    small = _small_keys(catalogue)
     sens = [k for k in keys if k in small] if not personal else []
     v = rows[keys].to_numpy(dtype=np.int64)
     cells = np.empty(v.shape, dtype=object)
@@ -194,13 +194,12 @@ def _suppressed_block(rows: pd.DataFrame, keys: list[str], personal: bool, thres
     return cells.tolist(), total, wl_s, ("≈" if approx.any() else "") + _n(wl.sum()), wl
 
 
-def _small_keys() -> set[str]:
-    from data.catalogue import small_cell_keys
-    return set(small_cell_keys())
+def _small_keys(catalogue=None) -> set[str]:
+    return set(in_force(catalogue).small_cell_keys)
 
 
-def _labels(lang):
-    return {k.key: k.label(lang) for k in key_groups()}
+def _labels(lang, catalogue=None):
+    return in_force(catalogue).key_group_labels(lang)
 
 
 def _status(v, lo, hi) -> str:
@@ -253,15 +252,16 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     report = progress or (lambda done, total, what: None)
     plan_id = plan_id or bundle.adopted_plan_id()
     stats = bundle.building_stats
-    keys = [k.key for k in key_groups()]
+    cat = settings.catalogue() if hasattr(settings, "catalogue") else in_force()
+    keys = cat.keys
     grids = bundle.plan_grids(plan_id)
     hh_audit = stats  # the audit reads per-building aggregates (geo/stats.py)
     audit = audit_plan(grids, bundle.communities, bundle.buildings, bundle.plan_assignments(plan_id), hh_audit,
                        bands=settings, tag_keys=keys)
     timings["audit"] = time.perf_counter() - t0
     gt, ct = audit.grids, audit.communities
-    labels = _labels(lang)
-    shown_keys = [k for k in CARE_GROUPS if k in keys] + [k for k in keys if k in _small_keys()]
+    labels = _labels(lang, cat)
+    shown_keys = [k for k in CARE_GROUPS if k in keys] + [k for k in keys if k in _small_keys(cat)]
     thr = int(getattr(settings, "suppress_below", 5))
     visits = rates_of(settings)
     synthetic = households_are_synthetic(bundle) if "households" in bundle.layers else bool(
@@ -323,7 +323,8 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     t1 = time.perf_counter()
     sh = _service_shares(bundle, stats, settings, plan_id)
     prev_sh = prev.get("service_shares", {})
-    rows = [[service_type(r.service_type).label(lang) if _known_type(r.service_type) else str(r.service_type),
+    rows = [[cat.service_type(r.service_type).label(lang) if cat.has_service_type(r.service_type)
+             else str(r.service_type),
              _n(r.within), _n(r.households), _pct(r.share),
              "—" if r.service_type not in prev_sh else _pct(prev_sh[r.service_type])] for r in sh.itertuples()]
     circle_notes = [t("circle_explain", lang).format(speed=settings.walk_speed_m_min,
@@ -338,7 +339,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     step("circle")
     # 4. communities at a glance (suppressed over the whole table, then paginated)
     crow = ct.set_index("id")
-    cblock = _suppressed_block(crow, shown_keys, personal, thr, visits)
+    cblock = _suppressed_block(crow, shown_keys, personal, thr, visits, catalogue=cat)
     head = [t("community", lang), t("fig_grids", lang), t("households", lang), t("persons", lang),
             t("workload_short", lang), t("band", lang), t("workload_band", lang)] + [labels[k] for k in shown_keys]
     body = []
@@ -377,7 +378,7 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
     for cid in comm_ids:
         c = crow.loc[cid]
         g = by_comm.get(cid, l2.iloc[0:0]).set_index("id")
-        blk = _suppressed_block(g, shown_keys, personal, thr, visits) if len(g) else None
+        blk = _suppressed_block(g, shown_keys, personal, thr, visits, catalogue=cat) if len(g) else None
         rows = []
         fills = []
         for i, (gid, r) in enumerate(g.iterrows()):
@@ -414,7 +415,8 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
         step(f"community {cid}")
         if grid_pages:
             for i, (gid, r) in enumerate(g.iterrows()):
-                one = _suppressed_block(g.loc[[gid]], shown_keys, personal, thr, visits, with_total=False)
+                one = _suppressed_block(g.loc[[gid]], shown_keys, personal, thr, visits, with_total=False,
+                                        catalogue=cat)
                 kg = Table([t("key_groups", lang), t("count", lang)],
                            [[labels[k], one[0][0][j]] for j, k in enumerate(shown_keys)])
                 mp1 = _map_of(geom.reindex([gid]).to_numpy(dtype=object), [fills[i]], [str(r["name"] or gid)])
@@ -432,7 +434,8 @@ def build_pack(bundle, settings, quarter: str, *, lang: str = "zh", personal: bo
         pa = plan_from_bundle(bundle, plan_id, settings=settings)
         pb = plan_from_bundle(bundle, draft, settings=settings)
         pd_ = people_diff(pa, pb, stats, tag_keys=keys)
-        pages.extend(change_pages(pd_, bundle, lang, personal=personal, threshold=thr, plan_names=(plan_id, draft)))
+        pages.extend(change_pages(pd_, bundle, lang, personal=personal, threshold=thr, plan_names=(plan_id, draft),
+                                  catalogue=cat))
     step("changes")
     # 7. open problems
     probs = list(audit.problems)
@@ -464,18 +467,11 @@ def _short(grid_id, community_id) -> str:
     return g[len(c):].lstrip("-_") or g if g.startswith(c) else g
 
 
-def _known_type(key) -> bool:
-    try:
-        service_type(str(key))
-        return True
-    except KeyError:
-        return False
-
-
-def change_pages(diff, bundle, lang: str, *, personal: bool, threshold: int, plan_names=("", "")) -> list[Page]:
+def change_pages(diff, bundle, lang: str, *, personal: bool, threshold: int, plan_names=("", ""),
+                 catalogue=None) -> list[Page]:
     """The person-level plan change (geo/plan.PeopleDiff) as pages: flows between grids and
     the grid workers' gains and losses. Used by the pack; /present shows the same figures."""
-    flows, per = people_table(diff, bundle, lang, personal=personal, threshold=threshold)
+    flows, per = people_table(diff, bundle, lang, personal=personal, threshold=threshold, catalogue=catalogue)
     figs = [(_n(diff.households_moved), t("households", lang)), (_n(diff.persons_moved), t("persons", lang)),
             (_n(int((diff.per_grid["level"] == 2).sum()) if len(diff.per_grid) else 0), t("fig_grids_changed", lang)),
             (_n(sum(len(b) for b in diff.flows.loc[diff.flows["level"] == 2, "buildings"]) if len(diff.flows) else 0),
@@ -488,15 +484,17 @@ def change_pages(diff, bundle, lang: str, *, personal: bool, threshold: int, pla
             Page("changes", title + " · " + t("grid_worker", lang), tables=[per], notes=notes[1:])]
 
 
-def people_table(diff, bundle, lang: str, *, personal: bool, threshold: int, max_rows: int = MAX_FLOWS):
+def people_table(diff, bundle, lang: str, *, personal: bool, threshold: int, max_rows: int = MAX_FLOWS,
+                 catalogue=None):
     """(flows Table, per-grid Table) of a PeopleDiff, suppressed for roles without personal access."""
-    labels = _labels(lang)
-    keys = [k for k in CARE_GROUPS if k in diff.tag_keys] + [k for k in diff.tag_keys if k in _small_keys()]
+    labels = _labels(lang, catalogue)
+    keys = [k for k in CARE_GROUPS if k in diff.tag_keys] + [k for k in diff.tag_keys if k in _small_keys(catalogue)]
     names = dict(zip(bundle.grids["id"].astype(str), bundle.grids["name"].astype(str)))
     f = diff.flows[diff.flows["level"] == 2].head(max_rows).reset_index(drop=True)
     if len(f):
         from geo.workload import rates_of
-        blk = _suppressed_block(f.assign(workload=0.0), keys, personal, threshold, rates_of(None))
+        blk = _suppressed_block(f.assign(workload=0.0), keys, personal, threshold, rates_of(None),
+                                catalogue=catalogue)
         cells, total = blk[0], blk[1]
     else:
         cells, total = [], ["0" for _ in keys]

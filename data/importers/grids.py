@@ -648,6 +648,7 @@ def _plan_codes(grids: pd.DataFrame, bundle, mcrs: str, settings, warnings: list
     them in the new nesting; else 20-digit codes generated for the whole plan (geo.codes, reading
     order within the parent), so that `minsheng check` accepts them."""
     from geo import codes
+    from minsheng.settings import Settings
     grids = grids.copy()
     have = grids["code"].notna()
     if have.all() and not codes.check_codes(grids["id"], grids["level"], grids["parent_id"], grids["code"]):
@@ -661,9 +662,15 @@ def _plan_codes(grids: pd.DataFrame, bundle, mcrs: str, settings, warnings: list
         cnum = codes.community_numbers(comms["code"], np.column_stack([cpts.x.to_numpy(), cpts.y.to_numpy()]))
     else:
         cnum = np.zeros(0, dtype=int)
+    s = settings or Settings()
+    col = lambda c: comms[c].to_numpy(dtype=object) if c in comms.columns else [None] * len(comms)  # noqa: E731
     try:
+        # the deployment's street and community codes (settings [codes.streets] / [codes.communities]) win
+        streets, cnum = codes.community_parts(comms["id"].to_numpy(dtype=object), col("name"), col("street"), cnum,
+                                              street_codes=s.street_codes, community_codes=s.community_codes,
+                                              default_street=prefix[10:13])
         new = codes.generate_codes(grids["id"], grids["level"], grids["parent_id"], xy, comms["id"], cnum,
-                                   object_code=prefix[:4], county=prefix[4:10], street=prefix[10:13])
+                                   object_code=prefix[:4], county=prefix[4:10], street=prefix[10:13], streets=streets)
     except ValueError as e:
         raise Refusal("imp_codes_impossible", file=file, field="code", reason=str(e)) from None
     if have.any():

@@ -27,7 +27,7 @@ from data.importers.columns import match_columns, repaired_headers
 from minsheng.i18n import t
 from data.privacy import refuse_masked
 from data.bundle import DataError
-from data.catalogue import key_groups
+from data.catalogue import catalogue as _catalogue
 from data.importers.address import building_keys, normalise, normalise_compound, parse_addresses
 from data.importers.messages import Note, Refusal
 
@@ -284,10 +284,13 @@ def occupied_rooms(new: pd.DataFrame, existing: pd.DataFrame, rows: np.ndarray, 
 
 
 # -- values ----------------------------------------------------------------------------------
-def parse_tags(values: pd.Series, rows: np.ndarray, *, file: str = "", field_name: str = "tags") -> pd.Series:
-    """Lists of key-group keys from "空巢老人;残疾人" / "empty_nest_elderly, disabled" / English names."""
+def parse_tags(values: pd.Series, rows: np.ndarray, *, file: str = "", field_name: str = "tags",
+               catalogue=None) -> pd.Series:
+    """Lists of key-group keys from "空巢老人;残疾人" / "empty_nest_elderly, disabled" / English names
+    (the shipped names and, with ``catalogue`` = Settings.catalogue(), a deployment's own)."""
     lookup = {}
-    for k in key_groups():
+    groups = list(_catalogue().key_groups) + (list(catalogue.key_groups) if catalogue is not None else [])
+    for k in groups:
         for name in (k.key, k.zh, k.en):
             lookup[name.strip().lower()] = k.key
     allv = values.astype(str).str.strip()
@@ -308,7 +311,7 @@ def parse_tags(values: pd.Series, rows: np.ndarray, *, file: str = "", field_nam
     bad = keys.isna()
     if bad.any():
         i = bad.index[np.argmax(bad.to_numpy())]
-        known = "、".join(f"{k.zh}/{k.key}" for k in key_groups())
+        known = "、".join(f"{k.zh}/{k.key}" for k in (catalogue or _catalogue()).key_groups)
         raise DataError(f"unknown key-group tag (known: {known})", file=file,
                         row=int(rows[allv.index.get_loc(i)]), field=field_name)
     pairs = pd.DataFrame({"i": keys.index, "k": keys.to_numpy()}).drop_duplicates()
@@ -409,14 +412,16 @@ def match_buildings(ledger: pd.DataFrame, buildings: pd.DataFrame, *, building: 
 # -- the import ------------------------------------------------------------------------------
 def build_households(bundle, ledger: pd.DataFrame, *, file: str = "", compound: str | None = None,
                      mode: str = "merge", replace_rooms: bool = False, existing: pd.DataFrame | None = None,
-                     user: str = "", now: str | None = None, **columns) -> tuple[dict, HouseholdImport]:
+                     user: str = "", now: str | None = None, catalogue=None,
+                     **columns) -> tuple[dict, HouseholdImport]:
     """Pure part: new households and audit_log layers and the report. columns: id=, building=,
     address=, compound_col=, unit=, room=, persons=, tags=, head_name=, phone= (file column names).
 
     mode "merge" keeps stored households (a row with a stored id replaces it), "replace" replaces
     all of them. A ledger row for a room that holds a stored household with another id is
     refused, or replaces that household with replace_rooms=True (counted in `replaced`).
-    `existing`: the stored households to merge with (default bundle.households)."""
+    `existing`: the stored households to merge with (default bundle.households). `catalogue`: the
+    key groups in force (Settings.catalogue(): a deployment's own names are read as tags too)."""
     if mode not in ("merge", "replace"):
         raise DataError(f"unknown mode {mode!r}; use merge or replace", file=file)
     given = {k: v for k, v in columns.items() if v}
@@ -464,7 +469,7 @@ def build_households(bundle, ledger: pd.DataFrame, *, file: str = "", compound: 
     room = room.where(room.notna() & room.ne(""), None)
     persons = _ints(col("persons"), rows, file=file, field_name=cols["persons"]) if cols["persons"] \
         else pd.Series(pd.NA, index=ledger.index, dtype="Int64")
-    tags = parse_tags(col("tags"), rows, file=file, field_name=cols["tags"]) if cols["tags"] \
+    tags = parse_tags(col("tags"), rows, file=file, field_name=cols["tags"], catalogue=catalogue) if cols["tags"] \
         else pd.Series([[] for _ in range(len(ledger))], index=ledger.index, dtype=object)
     blank_none = lambda s: s.astype(str).str.strip().where(s.astype(str).str.strip().ne(""), None)  # noqa: E731
     hh = pd.DataFrame({"id": ids.to_numpy(), "building_id": bid.to_numpy(), "unit": unit.array,

@@ -18,7 +18,7 @@ import shapely
 
 from data.bundle import DataError
 from data.importers.messages import Refusal
-from data.catalogue import classify_osm
+from data.catalogue import catalogue as _catalogue
 
 # osmnx's "walk" filter: highway values that are not walkable, plus access rules below
 NOT_WALKABLE = {"abandoned", "bus_guideway", "construction", "cycleway", "motor", "no", "planned",
@@ -64,15 +64,17 @@ def parse_levels(value: str | None) -> int | None:
 
 
 def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
-             progress: Callable[[str], None] | None = None) -> OsmExtract:
+             progress: Callable[[str], None] | None = None, catalogue=None) -> OsmExtract:
     """Read the extract in three passes that need no sorted input (nodes, relations, ways).
 
     Ways cut at the extract's edge keep every run of nodes present in the file (the walk
     network keeps its inside part); a closed building way missing nodes is closed from the
     nodes present; multipolygon relations are assembled from the member ways present.
     Footprints are made valid in the metric CRS where they are measured. stats["skipped"]
-    says in one line what was cut, closed or skipped, and why."""
+    says in one line what was cut, closed or skipped, and why. catalogue: the service types in
+    force (Settings.catalogue(): a deployment's OSM tag mapping), default the shipped one."""
     import osmium
+    classify_osm = (catalogue or _catalogue()).classify_osm
 
     path = Path(path)
     say = progress or (lambda msg: None)
@@ -107,7 +109,7 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
     for o in _objects(osmium, path, osmium.osm.RELATION):
         n_objects += 1
         tags = dict(o.tags)
-        if tags.get("type") not in ("multipolygon", "building") or not _area_wanted(tags):
+        if tags.get("type") not in ("multipolygon", "building") or not _area_wanted(tags, classify_osm):
             continue
         members = [(m.ref, m.role) for m in o.members if m.type == "w"]
         rels.append((o.id, tags, members))
@@ -119,7 +121,7 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
         n_objects_way = o.id
         tags = dict(o.tags) if len(o.tags) else {}
         walkable = "highway" in tags and _walkable(tags)
-        area = bool(tags) and _area_wanted(tags) and tags.get("area") != "no"
+        area = bool(tags) and _area_wanted(tags, classify_osm) and tags.get("area") != "no"
         if not (walkable or area or n_objects_way in needed):
             continue
         ids, xy = _way_nodes(o)
@@ -147,7 +149,7 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
             if len(ring) < 4:
                 counts["too_few_nodes"] += int(_is_building(tags))
                 continue
-            _add_area(f"w{o.id}", tags, shapely.Polygon(ring), b_rows, res_rows, poi_rows)
+            _add_area(f"w{o.id}", tags, shapely.Polygon(ring), b_rows, res_rows, poi_rows, classify_osm)
         elif area and _is_building(tags) and len(ids) >= 2:
             counts["not_closed"] += 1
     for rid, tags, members in rels:
@@ -156,7 +158,7 @@ def read_osm(path, bbox: tuple[float, float, float, float] | None = None,
             counts["relations_open"] += 1
             continue
         counts["relations_partial"] += int(not complete)
-        _add_area(f"r{rid}", tags, geom, b_rows, res_rows, poi_rows)
+        _add_area(f"r{rid}", tags, geom, b_rows, res_rows, poi_rows, classify_osm)
     say(f"read {n_objects:,} objects: {len(b_rows)} buildings, {len(walk)} walkable ways, "
         f"{len(poi_rows)} service points, {len(res_rows)} compounds")
     if bbox is None:
@@ -263,11 +265,11 @@ def _is_building(tags) -> bool:
     return bool(b) and b != "no"
 
 
-def _area_wanted(tags) -> bool:
+def _area_wanted(tags, classify_osm) -> bool:
     return _is_building(tags) or tags.get("landuse") == "residential" or classify_osm(tags) is not None
 
 
-def _add_area(oid, tags, geom, b_rows, res_rows, poi_rows) -> None:
+def _add_area(oid, tags, geom, b_rows, res_rows, poi_rows, classify_osm) -> None:
     if _is_building(tags):
         b_rows.append((oid, tags["building"], tags.get("name"), tags.get("building:levels"), _address(tags),
                        tags.get("amenity"), geom))

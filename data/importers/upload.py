@@ -3,7 +3,8 @@
     with uploaded_file("台账.xlsx", content) as path:
         import_households(store, path)
 
-The bytes are saved under their own name in a private temporary folder (removed afterwards),
+The bytes are saved under their own name in a private temporary folder (removed afterwards,
+also when the import fails or its background job is cancelled: data/scratch.py),
 so the importers see the right suffix; a DataError raised inside names the uploaded file, not
 the temporary path.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import tempfile
 from pathlib import Path
 
 from data.bundle import DataError
@@ -49,8 +49,11 @@ def safe_name(filename) -> str:
 
 @contextlib.contextmanager
 def uploaded_file(filename: str, content: bytes):
+    """The upload saved in a private folder (data/scratch.private_dir: removed on success, on
+    failure, and by the background manager when the job is cancelled)."""
+    from data.scratch import private_dir
     name = safe_name(filename)
-    with tempfile.TemporaryDirectory(prefix="minsheng-upload-") as d:
+    with private_dir("upload") as d:
         path = Path(d) / name
         path.write_bytes(content)
         try:

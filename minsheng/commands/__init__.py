@@ -2,7 +2,8 @@
 
 Every command that reads or writes a project opens it the way the dashboard does:
 ``add_store_arguments`` (--data / --dsn) and ``open_cli_store`` (--dsn or DATABASE_URL wins over
---data or MINSHENG_DATA; neither: a working copy of the shipped sample)."""
+--data or MINSHENG_DATA; neither: a working copy of the shipped sample) with the deployment settings
+file of ``--settings`` or MINSHENG_SETTINGS (grid codes, bands, catalogue overrides)."""
 from __future__ import annotations
 
 
@@ -10,6 +11,12 @@ def add_store_arguments(p) -> None:
     p.add_argument("--data", default=None,
                    help="project GeoPackage (default: MINSHENG_DATA, else a working copy of the shipped sample)")
     p.add_argument("--dsn", default=None, help="PostgreSQL/PostGIS connection string (default: DATABASE_URL)")
+    add_settings_argument(p)
+
+
+def add_settings_argument(p) -> None:
+    p.add_argument("--settings", default=None,
+                   help="deployment settings file (TOML; default: MINSHENG_SETTINGS): codes, bands, catalogues ...")
 
 
 def open_cli_store(args, **overrides):
@@ -17,5 +24,5 @@ def open_cli_store(args, **overrides):
     from data.store import open_store
     from minsheng.settings import from_env
     settings = from_env(data=getattr(args, "data", None) or None, dsn=getattr(args, "dsn", None) or None,
-                        **overrides)
+                        settings_file=getattr(args, "settings", None) or None, **overrides)
     return settings, open_store(settings)

@@ -24,10 +24,11 @@ def add_arguments(p):
                    help="also require grid codes to start with this 13-digit object+county+street prefix")
 
 
-def public_tag_keys() -> list[str]:
-    """Key groups whose per-grid counts may be printed (sensitive groups are left out)."""
-    from data.catalogue import key_groups
-    return [k.key for k in key_groups() if not k.sensitive]
+def public_tag_keys(settings=None) -> list[str]:
+    """Key groups whose per-grid counts may be printed (sensitive groups, with the deployment's
+    catalogue overrides, are left out)."""
+    from data.catalogue import catalogue
+    return (settings.catalogue() if settings is not None else catalogue()).public_keys
 
 
 def run(args) -> int:
@@ -42,7 +43,7 @@ def run(args) -> int:
     if plan_id is None or plan_id not in known:
         raise DataError(f"no plan {plan_id!r} (plans: {', '.join(known) or 'none'})", file=bundle.source,
                         layer="plans", field="id")
-    tags = public_tag_keys()
+    tags = public_tag_keys(settings)
     audit = audit_bundle(bundle, plan_id, settings, tag_keys=tags, code_prefix=args.code_prefix)
     columns = list(BASE_COLUMNS) + tags + ["band_low", "band_high", "band"]
     if args.json:

@@ -39,26 +39,24 @@ def add_arguments(p):
     p.add_argument("--out", default="", help="CSV to write: building_id, service_type, walk_m, minutes, within")
 
 
-def _params(args):
-    from data.catalogue import service_types
-    from geo.service_circle import ELDERLY_SPEED_M_MIN, CircleParams
-    from minsheng.settings import Settings
-    s = Settings()
+def _params(args, s):
+    """Circle parameters from the flags over the settings `s` (walking speeds, minutes and the
+    catalogue's minutes per service type, with the deployment's overrides)."""
+    from geo.service_circle import CircleParams
     if args.elderly and args.speed is not None:
         raise ValueError("give either --elderly or --speed, not both")
-    speed = args.speed or (ELDERLY_SPEED_M_MIN if args.elderly else s.walk_speed_m_min)
-    by_type = tuple((t.key, float(t.minutes)) for t in service_types()) if args.catalogue_minutes else ()
+    speed = args.speed or (s.elderly_speed_m_min if args.elderly else s.walk_speed_m_min)
+    by_type = tuple((t.key, float(t.minutes)) for t in s.catalogue().service_types) if args.catalogue_minutes else ()
     return CircleParams(minutes=args.minutes or s.circle_minutes, speed_m_min=speed, max_m=args.distance,
                         minutes_by_type=by_type, anchor=args.anchor, largest_only=args.largest_component)
 
 
-def _types(args, service_points):
-    from data.catalogue import service_types
+def _types(args, service_points, cat):
     present = sorted(set(service_points["type"].dropna().astype(str)))
     if not args.type:
         return present
     wanted = [t.strip() for chunk in args.type for t in chunk.split(",") if t.strip()]
-    known = {t.key for t in service_types()} | set(present)
+    known = {t.key for t in cat.service_types} | set(present)
     bad = [t for t in wanted if t not in known]
     if bad:
         raise ValueError(f"unknown service type {', '.join(bad)}; known: {', '.join(sorted(known))}")
@@ -69,17 +67,17 @@ def run(args) -> int:
     from geo.network import build_walk_graph
     from minsheng.commands import open_cli_store
     from geo.service_circle import service_distances, summary
+    t0 = time.perf_counter()
+    settings, store = open_cli_store(args)
     try:
-        params = _params(args)
+        params = _params(args, settings)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    _settings, store = open_cli_store(args)
     bundle = store.read_model()
     path = bundle.source
     try:
-        types = _types(args, bundle.service_points)
+        types = _types(args, bundle.service_points, settings.catalogue())
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

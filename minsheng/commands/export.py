@@ -36,7 +36,7 @@ def run(args) -> int:
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use --format one of {', '.join(FORMATS)}", file=args.out)
     bundle = store.load()
-    kw = dict(allow_personal=args.allow_personal)
+    kw = dict(allow_personal=args.allow_personal, catalogue=settings.catalogue())
     if fmt == "html":
         from data.exporters.html import export_html
         out = [export_html(bundle, args.out, args.plan, lang=settings.language, **kw)]

@@ -29,12 +29,12 @@ def add_arguments(p):
 def run(args) -> int:
     from data.importers.households import import_households
     from minsheng.commands import open_cli_store
-    _settings, store = open_cli_store(args)
+    settings, store = open_cli_store(args)
     from data.store import ConflictError
     try:
         res = import_households(store, args.file, sheet=args.sheet, dry_run=args.dry_run, compound=args.compound,
                                 mode="replace" if args.replace_all else "merge",
-                                replace_rooms=args.replace, user=args.user,
+                                replace_rooms=args.replace, user=args.user, catalogue=settings.catalogue(),
                                 id=args.id_col, building=args.building_col, address=args.address_col,
                                 compound_col=args.compound_col, unit=args.unit_col, room=args.room_col,
                                 persons=args.persons_col, tags=args.tags_col, head_name=args.head_name_col,

@@ -30,9 +30,8 @@ def add_arguments(p):
 
 def run(args) -> int:
     from data.bundle import DataError
-    from data.plans import copy_plan_to_draft, load_plan, save_plan
-    from geo.plan import balance_summary, grid_figures, plan_from_bundle, workload_summary
-    from geo.regionalize import propose_plan
+    from data.plans import propose_to_draft
+    from geo.plan import balance_summary, grid_figures, workload_summary
     from minsheng.commands import open_cli_store
 
     settings, store = open_cli_store(args)
@@ -47,17 +46,9 @@ def run(args) -> int:
     if bad:
         raise DataError(f"unknown community {', '.join(bad)} (communities: {', '.join(comms)})",
                         file=bundle.source, layer="communities", field="id")
-    base = plan_from_bundle(bundle, base_id, settings=settings)
-    fresh_all = args.community is None and not args.min_moves
-    prop = propose_plan(bundle.buildings, bundle.building_stats, bundle.communities, bundle.walk_edges,
-                        bands=settings, settings=settings, start_from=None if fresh_all else base,
-                        min_moves=args.min_moves, community_ids=args.community, seed=args.seed,
-                        balance=args.balance)
-    new_id = copy_plan_to_draft(store, base_id, args.out_plan, args.user)
-    draft, version = load_plan(store, new_id, settings=settings)
-    from dataclasses import replace
-    plan = replace(prop.plan, plan_id=new_id, context=draft.context)
-    new_version = save_plan(store, plan, version, args.user)
+    new_id, new_version, prop, base, plan = propose_to_draft(
+        store, base_id, args.out_plan, args.user, settings=settings, community_ids=args.community,
+        min_moves=args.min_moves, seed=args.seed, balance=args.balance)
     before = balance_summary(grid_figures(base, bundle.building_stats, bands=settings, tag_keys=[]))
     after = balance_summary(grid_figures(plan, bundle.building_stats, bands=settings, tag_keys=[]))
     s = prop.stats["all"]

@@ -15,6 +15,8 @@ def add_arguments(p):
     p.add_argument("action", choices=["add", "list", "remove", "passwd"])
     p.add_argument("--data", help="project GeoPackage")
     p.add_argument("--dsn", help="PostgreSQL/PostGIS connection string (or DATABASE_URL)")
+    from minsheng.commands import add_settings_argument
+    add_settings_argument(p)
     p.add_argument("--username")
     p.add_argument("--role", choices=["viewer", "grid_worker", "planner", "admin"], default="viewer")
     p.add_argument("--grid", help="grid workers: the id of their own grid in the adopted plan")
