@@ -113,7 +113,7 @@ def _reach(p) -> float:
 
 
 def _scenario(ctx, p):
-    s = lcm.parse_scenario(p.siting)
+    s = lcm.parse_scenario(ctx, p.siting)
     if not s or s.get("stype") != p.stype:
         return None, None
     return s, lcm.scenario(ctx, p.stype, _reach(p), int(s["k"]), s["weight"], p.closed, p.shut, s.get("capacity"),

@@ -25,11 +25,6 @@ def dropdown(lang: str, **kw) -> dcc.Dropdown:
     return dcc.Dropdown(labels=labels, **kw)
 
 
-def service_type_color(key: str) -> str:
-    from data.catalogue import service_type
-    return service_type(key).color
-
-
 def default_circle_type(present) -> str:
     for key in ("elderly_care", "clinic", "market", "kindergarten"):
         if key in present:
@@ -99,6 +94,7 @@ def page(ctx, lang: str):
     plans = bundle.plans
     plan_id = bundle.adopted_plan_id()
     present = set(bundle.service_points["type"])
+    colors = {s.key: s.color for s in ctx.settings.catalogue().service_types}
     st_opts = [{"label": s.label(lang), "value": s.key} for s in ctx.settings.catalogue().service_types
                if s.key in present]
     meta = bundle.meta_dict
@@ -146,7 +142,7 @@ def page(ctx, lang: str):
                     html.H3(t("service_types", lang)),
                     # the map's legend of service types: each type's marker colour beside its name
                     dcc.Checklist(id=ids.STYPES, value=[o["value"] for o in st_opts], options=[
-                        {"label": html.Span([html.Span(className="swatch", style={"background": service_type_color(o["value"])}),
+                        {"label": html.Span([html.Span(className="swatch", style={"background": colors[o["value"]]}),
                                              o["label"]]), "value": o["value"]} for o in st_opts],
                                   className="checklist"),
                 ]),

@@ -133,7 +133,7 @@ MAX_NEW_POINTS = 20
 MAX_CAPACITY = 1_000_000
 
 
-def parse_scenario(raw) -> dict | None:
+def parse_scenario(ctx, raw) -> dict | None:
     """The siting scenario a client sent (JSON): {stype, k, weight, capacity (None = no limit),
     points (candidate building ids once the user moved or reloaded them; None = solve)},
     normalised; None for anything malformed (never an error: the view then shows no scenario)."""
@@ -148,7 +148,7 @@ def parse_scenario(raw) -> dict | None:
         return None
     if not isinstance(stype, str) or not isinstance(weight, str) or len(stype) > 64:
         return None
-    if weight != "households" and weight not in visible_groups():
+    if weight != "households" and weight not in visible_groups(ctx):
         return None  # weights are households or a key group an aggregate may show (never a sensitive one)
     cap = s.get("capacity")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_CAPACITY):

@@ -108,7 +108,8 @@ def traces(ctx, p, vp) -> list:
         pos = lod.points_in_view(ctx, vp)
         if pos is not None and len(pos):
             # their legend is the service-type list beside the map (a swatch per type)
-            out += service_point_traces(b.service_points.iloc[pos], lang, set(p.stypes), showlegend=False)
+            out += service_point_traces(b.service_points.iloc[pos], lang, set(p.stypes), showlegend=False,
+                                        catalogue=ctx.settings.catalogue())
     return out
 
 

@@ -151,7 +151,7 @@ def scenario_edit(ctx, trig, click, stype, k, weight, capacity, raw, mode, pick,
     # a map click
     if view != "circle" or mode != "site_move":
         return (no_update,) * 12
-    s = lcm.parse_scenario(raw)
+    s = lcm.parse_scenario(ctx, raw)
     if not s:
         return (no_update, no_update, no_update, t("site_none_to_move", lang)) + rest
     pt = first_point(click)
@@ -177,7 +177,7 @@ def scenario_save(ctx, raw, name, minutes, speed, closed, shut, lang, user):
     """(message, saved options, saved value)."""
     if not user.can("plan"):
         return t("site_forbidden", lang), no_update, no_update
-    s = lcm.parse_scenario(raw)
+    s = lcm.parse_scenario(ctx, raw)
     if not s:
         return t("site_none_to_save", lang), no_update, no_update
     name = name.strip() if isinstance(name, str) else ""

@@ -70,9 +70,9 @@ def overview_traces(bundle, plan_id: str, lang: str, layers=ALL_LAYERS, types=No
     return traces
 
 
-def service_point_traces(sp, lang: str, types=None, showlegend: bool = True) -> list:
+def service_point_traces(sp, lang: str, types=None, showlegend: bool = True, catalogue=None) -> list:
     out = []
-    for st in service_types():
+    for st in (catalogue.service_types if catalogue is not None else service_types()):
         if types is not None and st.key not in types:
             continue
         sel = sp[sp["type"] == st.key]
