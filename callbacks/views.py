@@ -207,10 +207,11 @@ def register(app, ctx):
         return VIEWS[p.view].panel(ctx, p, current_user(ctx))
 
     @app.callback(Output(ids.CIRCLE_BUILDING, "data"), Input(ids.MAP, "clickData"), State(ids.VIEW, "value"),
+                  State(ids.CLICK_MODE, "value"),
                   prevent_initial_call=True)
-    def click_building(click, view):
-        if view != "circle" or not click or not click.get("points"):
-            return no_update
+    def click_building(click, view, mode):
+        if view != "circle" or mode not in (None, "inspect") or not click or not click.get("points"):
+            return no_update  # other click modes move a proposed site or a gate (callbacks/gates_view)
         bid = click["points"][0].get("location")
         return bid if bid in set(ctx.bundle().buildings["id"]) else no_update
 

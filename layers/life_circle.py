@@ -97,12 +97,12 @@ def path_trace(path, crs: str, start, end, name: str, text: str) -> list:
 
 
 def proposed_trace(points: gpd.GeoDataFrame, name: str, labels, hover) -> go.Scattermap:
-    """Proposed new points, numbered; a click on one reports customdata ["site:<n>", hover]
+    """Proposed new points (their number in the hover and the panel: map text would need glyphs
+    fetched from an outside font server); a click on one reports customdata ["site:<n>", hover]
     (the point to move)."""
     p = points.to_crs(4326)
-    return go.Scattermap(lon=p.geometry.x, lat=p.geometry.y, mode="markers+text", name=name,
-                         marker={"size": 20, "color": PROPOSED_COLOR}, text=list(labels), textposition="middle center",
-                         textfont={"size": 13, "color": "#ffffff"},
+    return go.Scattermap(lon=p.geometry.x, lat=p.geometry.y, mode="markers", name=name,
+                         marker={"size": 20, "color": PROPOSED_COLOR},
                          customdata=[[f"site:{i + 1}", h] for i, h in enumerate(hover)],
                          hovertemplate="%{customdata[1]}<extra></extra>")
 
