@@ -201,7 +201,24 @@ def street_zoom(d, max_steps=60):
     raise RuntimeError(f"no street zoom (tier {tier(d)})")
 
 
-def assign_once(d, url, k: int) -> dict:
+def plan_grid_of(data: str):
+    from data.gpkg_store import GpkgStore
+    b = GpkgStore(data).read_model()
+    return b.plan_assignments(b.adopted_plan_id()).set_index("building_id")["grid_id"]
+
+
+def sibling_target(data: str, building_id: str) -> str:
+    """A level-2 grid beside the building's own, in the same level-1 grid (a legal move)."""
+    from data.gpkg_store import GpkgStore
+    b = GpkgStore(data).read_model()
+    plan = b.adopted_plan_id()
+    grid = b.plan_assignments(plan).set_index("building_id")["grid_id"][building_id]
+    g = b.plan_grids(plan)
+    parent = g.set_index("id")["parent_id"][grid]
+    return next(i for i in g.loc[(g["level"] == 2) & (g["parent_id"] == parent), "id"] if i != grid)
+
+
+def assign_once(d, url, k: int, data: str) -> dict:
     """Planner: sign in, copy to a draft, zoom to street level, click two buildings, assign (measured)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -223,19 +240,22 @@ def assign_once(d, url, k: int) -> dict:
     picked = d.execute_script(
         "const gd = document.querySelector('#map .js-plotly-plot');"
         "const t = gd.data.find(t => t.type === 'scattermap' && t.customdata && t.mode === 'markers');"
-        "return t ? [t.lon.slice(0, 2), t.lat.slice(0, 2)] : null;")
+        "return t ? [t.lon, t.lat, t.customdata] : null;")
+    grid_of = plan_grid_of(data)
+    by_grid: dict = {}
+    for lon, lat, bid in zip(*picked):
+        by_grid.setdefault(grid_of[bid], []).append((lon, lat, bid))
+    two = next(v[:2] for v in by_grid.values() if len(v) >= 2)
+    picked = [[x[0] for x in two], [x[1] for x in two], [x[2] for x in two]]
     from selenium.webdriver.common.action_chains import ActionChains
-    for lon, lat in zip(*picked):
+    for lon, lat in zip(picked[0], picked[1]):
         x, y = d.execute_script(PIXEL_JS, lon, lat)
         ActionChains(d).move_to_element_with_offset(canvas(d), int(x), int(y)).pause(0.2).click().perform()
         settle(d, 0, quiet=0.4)
     opts = d.execute_script("return Array.from(document.querySelectorAll('#planner-target')).length")
     assert opts
     d.find_element(By.ID, "planner-target").click()
-    options = wait.until(lambda x: x.find_elements(By.CSS_SELECTOR, "label.dash-options-list-option"))
-    import re
-    label = d.execute_script("return arguments[0].textContent", options[min(k + 1, len(options) - 1)]).strip()
-    want = re.search(r"\(([^()]+)\)$", label).group(1)  # "name (id)": search by the grid id
+    want = sibling_target(data, picked[2][0])
     search = d.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search")
     search.send_keys(want)
     search.send_keys(Keys.ENTER)
@@ -290,7 +310,7 @@ def run_scale(scale: str, runs: int) -> dict:
             labels = d.find_elements(By.CSS_SELECTOR, "#circle-minutes label")
             acts["circle_minutes"].append(measure(d, lambda: labels[(i + 2) % len(labels)].click()))
         for i in range(runs):
-            acts["assign"].append(assign_once(d, url, i))
+            acts["assign"].append(assign_once(d, url, i, data))
         out.update({k: median_of(v) for k, v in acts.items() if v})
     finally:
         d.quit()

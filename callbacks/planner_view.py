@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,7 +18,7 @@ from dash import html
 
 from geo.coverage import audit_plan
 from geo.validate import KIND_LABELS
-from geo.plan import Edit, boundaries, diff_plans, live_figures, plan_from_bundle
+from geo.plan import Edit, boundary_changes, diff_plans, live_figures, plan_from_bundle
 from layers.base import line_coords
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE, LEVEL2_LINE
 from minsheng.i18n import t
@@ -52,8 +53,76 @@ def edited_grids(ctx, plan_id: str, edits_json: str):
     b = ctx.bundle()
     if edits_json == "[]":
         return b.plan_grids(plan_id)
-    return ctx.cached("plan_boundaries", (plan_id, edits_json),
-                      lambda: boundaries(edited_plan(ctx, plan_id, edits_json), b.buildings, b.communities))
+
+    def compute():
+        before, after = stored_plan(ctx, plan_id), edited_plan(ctx, plan_id, edits_json)
+        stored = b.plan_grids(plan_id)
+        fast = regrouped(ctx, plan_id, before, after)
+        if fast is not None:  # buildings changed grid inside their communities: dissolve cached cells
+            rows, gone = fast, set()
+        else:  # re-derive the communities the edits touched (geo/plan.boundary_changes, as a save does)
+            ch = boundary_changes(before, after, b.buildings, b.communities)
+            rows, gone = ch.grids, set(ch.deleted_grids)
+        gone |= set(rows["id"])
+        kept = stored[~stored["id"].isin(gone)]
+        rows = rows.to_crs(stored.crs) if rows.crs is not None and stored.crs is not None else rows
+        return pd.concat([kept, rows[[c for c in stored.columns if c in rows.columns]]], ignore_index=True)
+    return ctx.cached("plan_boundaries", (plan_id, edits_json), compute)
+
+
+def _building_community(plan) -> pd.Series:
+    """building id -> community id through its level-2 grid."""
+    return plan.building_grid().map(plan.community_of_grid())
+
+
+def community_cells(ctx, plan_id: str, community: str):
+    """The tessellation cells of the stored plan's buildings in one community (geo/tessellate),
+    indexed by building id: a cell depends only on the community's set of buildings, so it is
+    computed once per (dataset version, plan, community) and reused by every edit."""
+    from geo.tessellate import building_cells
+    b = ctx.bundle()
+
+    def compute():
+        bc = ctx.cached("building_community", (plan_id,), lambda: _building_community(stored_plan(ctx, plan_id)))
+        ids = set(bc.index[(bc == community).to_numpy()])
+        bs = b.buildings[b.buildings["id"].isin(ids)]
+        extent = b.communities.loc[b.communities["id"] == community].geometry
+        extent = extent.to_crs(bs.crs).iloc[0] if len(extent) else None
+        if extent is None or not len(bs):
+            return gpd.GeoSeries([], index=pd.Index([], dtype=object), crs=b.buildings.crs)
+        cells = building_cells(bs.geometry, extent)
+        return gpd.GeoSeries(cells.values, index=pd.Index(bs["id"].to_numpy(), dtype=object), crs=bs.crs)
+    return ctx.cached("community_cells", (plan_id, community), compute)
+
+
+def regrouped(ctx, plan_id: str, before, after):
+    """Boundaries of every grid of the communities an edit touched, dissolved from the cached
+    cells — or None when a community's set of buildings (hence its cells) or its grids changed
+    in a way that needs a new tessellation (then geo/plan.boundary_changes)."""
+    from geo.plan import touched_grids
+    from geo.tessellate import dissolve_cells
+    bc_b = ctx.cached("building_community", (plan_id,), lambda: _building_community(before))
+    bc_a = _building_community(after)
+    cog_a, cog_b = after.community_of_grid(), before.community_of_grid()
+    touched = touched_grids(before, after)
+    comms = {c for g in touched for c in (cog_a.get(g), cog_b.get(g)) if isinstance(c, str)}
+    if not comms or set(after.grids["id"]) != set(before.grids["id"]):
+        return None
+    for c in comms:
+        if set(bc_b.index[(bc_b == c).to_numpy()]) != set(bc_a.index[(bc_a == c).to_numpy()]):
+            return None
+    cells = pd.concat([community_cells(ctx, plan_id, c) for c in sorted(comms)])
+    grid = after.building_grid().reindex(cells.index)
+    parent = after.parent_of()
+    g2 = dissolve_cells(cells, grid.to_numpy())
+    g1 = dissolve_cells(cells, grid.map(parent).to_numpy())
+    geom = pd.concat([g2.geometry, g1.geometry])
+    rows = after.grids[after.grids["id"].map(cog_a).isin(comms).to_numpy()].copy()
+    vals = geom.reindex(pd.Index(rows["id"], dtype=object)).to_numpy(dtype=object)
+    from geo.tessellate import EMPTY
+    vals = np.where(pd.isna(vals), EMPTY, vals)
+    return gpd.GeoDataFrame(rows.drop(columns=[c for c in ("geometry",) if c in rows.columns]),
+                            geometry=gpd.GeoSeries(vals, index=rows.index, crs=cells.crs), crs=cells.crs)
 
 
 def plan_audit(ctx, plan_id: str, edits_json: str):
@@ -144,6 +213,10 @@ def panel(ctx, p, user) -> list:
         return out + [html.P(t("planner_copy_first", p.lang), className="hint")]
     edits = json.loads(p.edits)
     stored = stored_plan(ctx, p.plan_id)
+    if p.selection:  # warm the selection's community cells: the assign that follows only dissolves them
+        comm = stored.building_grid().reindex(list(p.selection)).map(stored.community_of_grid())
+        for c in sorted(set(comm.dropna())):
+            community_cells(ctx, p.plan_id, c)
     edited = edited_plan(ctx, p.plan_id, p.edits)
     out.append(html.P(f"{t('edits', p.lang)}: {len(edits)} · {t('selected_buildings', p.lang)}: {len(p.selection)}",
                       id="planner-counts"))
