@@ -48,7 +48,7 @@ def background_manager(settings: Settings):
     return Manager(diskcache.Cache(task_dir(settings)), expire=3600)
 
 
-def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
+def create_app(settings: Settings | None = None, store=None, warm: bool = False) -> dash.Dash:
     from callbacks import (auth, circle_view, errors, exports, health, import_view, pack_view, planner_view,
                            presentation, views)
     from callbacks.context import AppContext
@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, store=None) -> dash.Dash:
         settings, anyone_can_sign_in=settings.require_login or auth_store.has_users(store)))
     ctx = AppContext(settings, store)
     ctx.bundle()  # load once at start-up, not at import
+    if warm:  # served: the first answers' figures are computed in the background (callbacks/lod.warm)
+        from callbacks.lod import warm_in_background
+        warm_in_background(ctx)
     from data.scratch import sweep
     sweep()  # private upload/export folders left by processes that no longer exist
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True, compress=True,
@@ -94,7 +97,7 @@ def wsgi():
     except SettingsError as e:  # gunicorn would print a traceback: a message and exit instead
         print(f"设置文件错误 / settings error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    return create_app(settings).server
+    return create_app(settings, warm=True).server
 
 
 def add_serve_arguments(p) -> None:
@@ -141,7 +144,7 @@ def run_gunicorn(settings: Settings) -> int:
                 self.cfg.set(k, v)
 
         def load(self):
-            return create_app(settings).server
+            return create_app(settings, warm=True).server
 
     Dashboard().run()
     return 0
@@ -179,7 +182,7 @@ def main(argv=None) -> int:
               f"http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
         return run_gunicorn(settings)
     try:
-        app = create_app(settings)
+        app = create_app(settings, warm=True)
     except InsecureSecret as e:
         print(f"error: refusing to start: {e}", file=sys.stderr)
         return 2

@@ -179,3 +179,36 @@ def share_areas(ctx, plan_id: str, vp: Viewport, table, name: str, lang: str, sh
     return areas(ctx, plan_id, vp, layer, dict(zip(ids, cols)), name, hover_of=hover, opacity=0.7,
                  line_color=COMMUNITY_LINE if layer == "communities" else LEVEL2_LINE, line_width=1,
                  legend=legend)
+
+
+def warm(ctx) -> None:
+    """What the first visitors' answers need, computed once in the background after a served
+    start (spatial indexes, grid colours and figures, the audit, the default circle's
+    distances): otherwise the first click of the day pays for it."""
+    import logging
+    import time
+    log = logging.getLogger("minsheng.warm")
+    t0 = time.perf_counter()
+    try:
+        from callbacks import circle_view, coverage_view, overview
+        from callbacks.life_circle_model import default_closed
+        b = ctx.bundle()
+        plan = b.adopted_plan_id()
+        base_index(ctx)
+        if plan is None:
+            return
+        plan_index(ctx, plan)
+        overview.colors(ctx, plan)
+        overview.grid_figures(ctx, plan)
+        coverage_view.audit(ctx, plan)
+        closed, shut = (tuple(sorted(x)) for x in default_closed(ctx))
+        s = ctx.settings
+        circle_view.distances(ctx, float(s.circle_minutes), float(s.walk_speed_m_min), closed, shut)
+        log.info("warmed up in %.1f s", time.perf_counter() - t0)
+    except Exception as e:  # noqa: BLE001 - warming is an optimisation: a failure only costs the first click
+        log.warning("warm-up stopped: %s", type(e).__name__)
+
+
+def warm_in_background(ctx) -> None:
+    import threading
+    threading.Thread(target=warm, args=(ctx,), name="minsheng-warm", daemon=True).start()
