@@ -41,10 +41,26 @@ def background_manager(settings: Settings):
 
     class Manager(DiskcacheManager):
         def terminate_job(self, job):
+            import psutil
+            pids = {int(job)} if job is not None else set()
+            try:  # the job and what it started (a folder is named after the process that made it)
+                pids |= {c.pid for c in psutil.Process(int(job)).children(recursive=True)} if pids else set()
+            except psutil.Error:
+                pass
             super().terminate_job(job)
-            if job is not None:
+            if pids:
                 from data.scratch import sweep
-                sweep(int(job))  # the killed job ran no finally: its upload/export folder goes now
+
+                def running(pid):
+                    try:
+                        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                    except psutil.Error:
+                        return False
+                deadline = time.monotonic() + 5  # a killed process may take a moment to go
+                while any(running(p) for p in pids) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                for p in pids:
+                    sweep(p)  # the killed job ran no finally: its upload/export folders go now
     return Manager(diskcache.Cache(task_dir(settings)), expire=3600)
 
 
