@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, store=None, warm: bool = False)
     exports.register(app, ctx)
     pack_view.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
+    ctx.server = app.server  # background jobs without a request (Celery) check the session cookie with it
     return app
 
 

@@ -94,8 +94,8 @@ def csrf_ok() -> bool:
 # -- the user of this request ---------------------------------------------------------------
 def current_user(ctx) -> User:
     """The signed-in user of this request (looked up in the store once per request), or ANONYMOUS."""
-    if not flask.has_request_context():  # tests calling view functions directly
-        return ANONYMOUS
+    if not flask.has_request_context():  # a Celery job (no request), or a test calling a view directly
+        return job_user(ctx)
     cached = flask.g.get("minsheng_user")
     if cached is not None:
         return cached
@@ -114,6 +114,40 @@ def current_user(ctx) -> User:
             flask.session.pop("sid", None)
     flask.g.minsheng_user = user
     return user
+
+
+def job_user(ctx) -> User:
+    """The user of a background job run where there is no request (a Celery worker): Dash hands
+    the job the cookies of the request that started it; the signed session cookie is checked
+    with the app's key and its server-side session looked up as for a request (revoked or
+    expired: anonymous). Anywhere else: anonymous."""
+    server = getattr(ctx, "server", None)
+    if server is None:
+        return ANONYMOUS
+    try:
+        from dash import callback_context
+        cookies = callback_context.cookies or {}
+    except Exception:  # noqa: BLE001 - no callback context at all
+        return ANONYMOUS
+    raw = cookies.get(server.config.get("SESSION_COOKIE_NAME") or "session")
+    if not raw:
+        return ANONYMOUS
+    from flask.sessions import SecureCookieSessionInterface
+    ser = SecureCookieSessionInterface().get_signing_serializer(server)
+    try:
+        data = ser.loads(raw, max_age=int(server.permanent_session_lifetime.total_seconds())) if ser else None
+    except Exception:  # noqa: BLE001 - forged, expired or foreign cookie: anonymous
+        return ANONYMOUS
+    token = data.get("sid") if isinstance(data, dict) else None
+    if not token:
+        return ANONYMOUS
+    s = ctx.settings
+    try:
+        row = auth_store.session_user(ctx.store, token, idle_s=s.session_idle_minutes * 60,
+                                      absolute_s=s.session_absolute_hours * 3600)
+    except auth_store.AuthStoreError:
+        return ANONYMOUS
+    return user_from_row(row) or ANONYMOUS
 
 
 def visible_households(ctx, user: User, plan_id, grid_id):

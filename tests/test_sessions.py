@@ -444,3 +444,31 @@ def test_users_cli_list_and_bad_names(tmp_path, capsys):
     assert cli(["users", "add", *args, "--username", "王网格", "--password-stdin"], PASSWORD + "\n") == 0
     a = app_for(proj)
     assert login(a, "王网格", PASSWORD)[1].status_code == 302   # CJK user names are user names
+
+
+def test_a_job_without_a_request_finds_its_user_from_the_cookies_dash_hands_it(proj):
+    """A Celery worker runs a background job with no request: the job sees the cookies of the
+    request that started it (dash callback_context), and only a live server-side session makes
+    it the user: after logout, or with a forged cookie, it is anonymous."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+    from callbacks.auth import current_user
+    a = app_for(proj)
+    ctx = a.server.config["MINSHENG_CONTEXT"]
+    c, r = login(a, "admin", PASSWORD)
+    assert r.status_code == 302
+    cookie = c.get_cookie("session").value
+
+    def as_job(cookies):
+        token = context_value.set(AttributeDict(cookies=cookies))
+        try:
+            assert not flask.has_request_context()
+            return current_user(ctx)
+        finally:
+            context_value.reset(token)
+    assert as_job({"session": cookie}).username == "admin"
+    assert as_job({}).anonymous
+    assert as_job({"session": forge({"sid": "made-up"}, KEY)}).anonymous
+    assert as_job({"session": forge({"sid": "x"}, "another-key-0123456789abcdefghijkl")}).anonymous
+    assert logout(c).status_code == 302
+    assert as_job({"session": cookie}).anonymous
