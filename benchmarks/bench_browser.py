@@ -67,7 +67,8 @@ def free_port() -> int:
 def serve(data: str, port: int):
     env = dict(os.environ, MINSHENG_HOME=tempfile.mkdtemp(prefix="bench-browser-home-"))
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--data", data]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = open(Path(env["MINSHENG_HOME"]) / "server.log", "w")  # a pipe nobody reads would block the server
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     deadline = time.monotonic() + 600
     import urllib.request
     while time.monotonic() < deadline:
@@ -76,7 +77,7 @@ def serve(data: str, port: int):
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read())
+                raise RuntimeError(Path(log.name).read_text())
             time.sleep(0.5)
     proc.kill()
     raise RuntimeError("server did not start")

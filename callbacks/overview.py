@@ -157,13 +157,13 @@ def summary_panel(ctx, plan_id, lang, figs):
     return [
         html.H2(t("summary", lang)),
         html.Table([
-            _row(t("communities_n", lang), len(b.communities)),
-            _row(t("grids1_n", lang), int((g["level"] == 1).sum())),
-            _row(t("grids2_n", lang), int((g["level"] == 2).sum())),
-            _row(t("buildings", lang), len(b.buildings)),
+            _row(t("communities_n", lang), f"{len(b.communities):,}"),
+            _row(t("grids1_n", lang), f"{int((g['level'] == 1).sum()):,}"),
+            _row(t("grids2_n", lang), f"{int((g['level'] == 2).sum()):,}"),
+            _row(t("buildings", lang), f"{len(b.buildings):,}"),
             _row(t("households", lang), f"{int(b.building_stats['households'].sum()):,}"),
             _row(t("persons", lang), f"{int(b.building_stats['persons'].sum()):,}"),
-            _row(t("service_points_n", lang), len(b.service_points)),
+            _row(t("service_points_n", lang), f"{len(b.service_points):,}"),
         ]),
         html.P(t("click_grid", lang), className="hint"),
     ]
