@@ -100,12 +100,23 @@ def community_numbers(community_codes, points_xy: np.ndarray, row_height_m: floa
     return sequence_within(pd.Series(np.zeros(len(codes), dtype=int)), points_xy, row_height_m)
 
 
+def own_street_codes(community_codes_) -> list:
+    """The street part (digits 7-9) of each community's own 12-digit code (GB/T 2260 county,
+    street, community), else None."""
+    out = []
+    for c in np.asarray(community_codes_, dtype=object):
+        c = "" if c is None or c != c else str(c)
+        out.append(c[6:9] if len(c) == 12 and c.isdigit() else None)
+    return out
+
+
 def community_parts(community_ids, community_names, community_streets, own_numbers, *, street_codes=(),
-                    community_codes=(), default_street: str = "012") -> tuple[np.ndarray, np.ndarray]:
+                    community_codes=(), default_street: str = "012", own_streets=None) -> tuple[np.ndarray, np.ndarray]:
     """(street code, community number) of each community for its grid codes.
 
     street: the deployment's code for the community's street (``street_codes``: ((street name,
-    3 digits), ...), settings [codes.streets]), else ``default_street``. number: the deployment's
+    3 digits), ...), settings [codes.streets]), else the street part of the community's own code
+    (``own_streets``, see own_street_codes), else ``default_street``. number: the deployment's
     code for the community (``community_codes``: ((community id or name, 3 digits), ...),
     settings [codes.communities]; the id wins), else ``own_numbers`` (see community_numbers). A
     community without a given code whose number is already used in its street by one with a
@@ -115,7 +126,8 @@ def community_parts(community_ids, community_names, community_streets, own_numbe
     names = [("" if v is None or v != v else str(v)) for v in np.asarray(community_names, dtype=object)]
     strt = [("" if v is None or v != v else str(v)) for v in np.asarray(community_streets, dtype=object)]
     sc, cc = dict(street_codes or ()), dict(community_codes or ())
-    streets = np.array([sc.get(s, default_street) for s in strt], dtype=object)
+    own = list(own_streets) if own_streets is not None else [None] * len(ids)
+    streets = np.array([sc.get(s) or o or default_street for s, o in zip(strt, own)], dtype=object)
     given = [cc.get(i, cc.get(n)) for i, n in zip(ids, names)]
     nums = np.asarray(own_numbers, dtype=int).copy()
     for k, g in enumerate(given):
@@ -131,7 +143,11 @@ def community_parts(community_ids, community_names, community_streets, own_numbe
         used = set(mine.tolist())
         for k in here[~fixed[here]]:
             if int(nums[k]) in used or not 1 <= nums[k] <= 999:
-                nums[k] = next(n for n in range(1, 1000) if n not in used)
+                free = next((n for n in range(1, 1000) if n not in used), None)
+                if free is None:
+                    raise ValueError(f"street code {st} has more than 999 communities: give their streets "
+                                     f"codes in the settings file ([codes.streets])")
+                nums[k] = free
             used.add(int(nums[k]))
     return streets, nums
 

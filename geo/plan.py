@@ -168,7 +168,7 @@ def make_context(buildings, communities, *, settings=None) -> PlanContext:
     street_codes per street name and community_codes per community id or name: geo.codes.community_parts)."""
     import shapely
 
-    from geo.codes import community_numbers, community_parts
+    from geo.codes import community_numbers, community_parts, own_street_codes
     from geo.crs import metric_crs
 
     crs = metric_crs(buildings) if len(buildings) else "EPSG:32650"
@@ -184,7 +184,8 @@ def make_context(buildings, communities, *, settings=None) -> PlanContext:
         return communities[c].to_numpy(dtype=object) if c in communities.columns else [None] * len(communities)
     streets, nums = community_parts(communities["id"].to_numpy(dtype=object), col("name"), col("street"), nums,
                                     street_codes=getattr(s, "street_codes", ()),
-                                    community_codes=getattr(s, "community_codes", ()), default_street=street)
+                                    community_codes=getattr(s, "community_codes", ()), default_street=street,
+                                    own_streets=own_street_codes(col("code")))
     cid = pd.Index(communities["id"].astype(str), dtype=object)
     return PlanContext(bxy, pd.Series(nums, index=cid),
                        object_code=getattr(s, "grid_object_code", "1001"),

@@ -212,3 +212,18 @@ def test_relative_catalogue_paths_are_beside_the_settings_file(tmp_path):
     assert dict(read_settings_file(f)["catalogues"]) == {"service_types": str(d / "st.csv")}
     assert np.all([s.zh for s in catalogue(read_settings_file(f)["catalogues"]).service_types if s.key == "clinic"]
                   == ["卫生室"])
+
+
+def test_a_district_with_more_than_999_communities_keeps_their_own_street_codes():
+    """2,550 communities of one street name whose own 12-digit codes carry three street codes
+    (the synthetic district): each keeps its street and number; 1,000 communities in one street
+    code with nothing to tell them apart is a clear error, not a crash."""
+    import pytest
+    from geo.codes import community_parts, own_street_codes
+    n = 2550
+    codes = [f"110108{i // 999 + 1:03d}{i % 999 + 1:03d}" for i in range(n)]
+    streets, nums = community_parts([f"C{i}" for i in range(n)], [f"社区{i}" for i in range(n)], ["合成街道"] * n,
+                                    [i % 999 + 1 for i in range(n)], own_streets=own_street_codes(codes))
+    assert [f"110108{s}{k:03d}" for s, k in zip(streets, nums)] == codes
+    with pytest.raises(ValueError, match="999"):
+        community_parts([f"C{i}" for i in range(1000)], [""] * 1000, ["街"] * 1000, list(range(1, 1001)))

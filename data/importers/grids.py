@@ -668,7 +668,7 @@ def _plan_codes(grids: pd.DataFrame, bundle, mcrs: str, settings, warnings: list
         # the deployment's street and community codes (settings [codes.streets] / [codes.communities]) win
         streets, cnum = codes.community_parts(comms["id"].to_numpy(dtype=object), col("name"), col("street"), cnum,
                                               street_codes=s.street_codes, community_codes=s.community_codes,
-                                              default_street=prefix[10:13])
+                                              default_street=prefix[10:13], own_streets=codes.own_street_codes(col("code")))
         new = codes.generate_codes(grids["id"], grids["level"], grids["parent_id"], xy, comms["id"], cnum,
                                    object_code=prefix[:4], county=prefix[4:10], street=prefix[10:13], streets=streets)
     except ValueError as e:
