@@ -89,6 +89,14 @@ def create_app(settings: Settings | None = None, store=None, warm: bool = False)
     app = dash.Dash(__name__, title="民生地图 Minsheng Map", suppress_callback_exceptions=True, compress=True,
                     update_title=None, background_callback_manager=background_manager(settings))
     app.layout = layout.shell()
+
+    @app.server.before_request
+    def _this_app():
+        # Dash signs background-job handles with dash.get_app()'s key; with more than one app in a
+        # process (the test suite) that may be another app, and then a cancel cannot verify the
+        # handle and never stops the job. Every request of this server makes this app current.
+        from dash._get_app import app_context
+        app_context.set(app)
     errors.register(app, ctx)
     health.register(app, ctx)  # before auth: /healthz needs no session
     auth.register(app, ctx)
@@ -101,7 +109,10 @@ def create_app(settings: Settings | None = None, store=None, warm: bool = False)
     exports.register(app, ctx)
     pack_view.register(app, ctx)
     app.server.config["MINSHENG_CONTEXT"] = ctx
-    ctx.server = app.server  # background jobs without a request (Celery) check the session cookie with it
+    import weakref
+    # background jobs without a request (Celery) check the session cookie with the server's key;
+    # a weak reference, so the context does not keep the app (and its store's connections) alive
+    ctx.server_ref = weakref.ref(app.server)
     return app
 
 

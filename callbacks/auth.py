@@ -121,7 +121,8 @@ def job_user(ctx) -> User:
     the job the cookies of the request that started it; the signed session cookie is checked
     with the app's key and its server-side session looked up as for a request (revoked or
     expired: anonymous). Anywhere else: anonymous."""
-    server = getattr(ctx, "server", None)
+    ref = getattr(ctx, "server_ref", None)
+    server = ref() if ref is not None else None
     if server is None:
         return ANONYMOUS
     try:

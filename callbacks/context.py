@@ -31,7 +31,7 @@ class AppContext:
         self._lock = threading.Lock()
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
-        self.server = None  # the Flask server (set by create_app): jobs without a request check cookies with it
+        self.server_ref = None  # weakref to the Flask server (create_app): jobs without a request check cookies with it
 
     def bundle(self):
         """The read model at the store's current version (checked once per request)."""

@@ -125,7 +125,10 @@ def suppress_table(values, households=None, *, threshold: int = 5, with_total: b
                 pinned = (rmin >= rmax) & (lo[sup] < hi[sup])
                 if not pinned.any():
                     break
-                cand = np.flatnonzero((mark[:, c] == 0) & (v[:, c] >= t))
+                # a complementary cell is known to lie in [t, households]: one whose row has just
+                # t households would be given away by that bound alone
+                wide = np.ones(len(v), dtype=bool) if hh is None else hh > t
+                cand = np.flatnonzero((mark[:, c] == 0) & (v[:, c] >= t) & wide)
                 if len(cand):
                     mark[cand[np.argsort(v[cand, c], kind="stable")[0]], c] = COMPLEMENTARY
                 elif tmark[c] == 0:

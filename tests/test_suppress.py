@@ -107,3 +107,11 @@ def test_public_workload_does_not_depend_on_suppressed_values():
                                                                                               "extreme_hardship"])
     assert (a.shown() == b.shown()).all()  # the same page ...
     assert public_workload(hh, a, rates) == pytest.approx(public_workload(hh, b, rates))  # ... the same workload
+
+
+def test_a_complementary_cell_is_never_one_its_households_bound_gives_away():
+    """Found by the property test: a zero beside a 5 in a grid of exactly 5 households. Hiding
+    the 5 would not protect the zero (the reader knows 5 <= x <= 5): the total is withheld instead."""
+    s = suppress_table(np.array([[0, 0], [0, 5]]), np.array([1, 5]), threshold=T, with_total=True)
+    assert_protected(s)
+    assert s.mark[1, 1] != COMPLEMENTARY
