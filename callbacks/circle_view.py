@@ -17,6 +17,7 @@ from layers.life_circle import cuts_trace, gates_trace, path_trace, proposed_tra
 from layers.service_circle import building_traces, circle_traces, service_point_trace
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
 from minsheng.i18n import t
+from callbacks.params import PANEL_ROWS, more_rows
 
 
 def graph(ctx):
@@ -192,7 +193,7 @@ def panel(ctx, p, user) -> list:
     per_grid = per_grid[per_grid["uncovered"] > 0].sort_values("uncovered", ascending=False)
     grid_rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("uncovered_households", p.lang))])] + [
         html.Tr([html.Td(str(grids["name"].get(gid, gid))), html.Td(int(n), className="num")])
-        for gid, n in zip(per_grid["scope_id"], per_grid["uncovered"])]
+        for gid, n in zip(per_grid["scope_id"][:PANEL_ROWS], per_grid["uncovered"][:PANEL_ROWS])]
     return [
         html.H2(f"{st.label(p.lang)} · {p.minutes:g} {t('minutes', p.lang)}", id="circle-title"),
         html.P(t("circle_explain" if p.speed else "circle_explain_gb", p.lang).format(speed=p.speed, reach=reach_m)),
@@ -202,6 +203,7 @@ def panel(ctx, p, user) -> list:
         *scenario_panel(ctx, p, st),
         html.H3(t("uncovered_by_grid", p.lang)),
         html.Table(grid_rows, id="uncovered-grids") if len(per_grid) else html.P(t("all_covered", p.lang)),
+        more_rows(len(per_grid), p.lang),
     ]
 
 

@@ -9,6 +9,7 @@ from geo.coverage import audit_bundle
 from layers.coverage import coverage_traces, problem_traces
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
 from minsheng.i18n import t
+from callbacks.params import PANEL_ROWS, more_rows
 from callbacks import ids
 
 
@@ -85,7 +86,7 @@ def panel(ctx, p, user) -> list:
     band_rows = [html.Tr([html.Td(str(r.name_) if hasattr(r, "name_") else str(r.id)),
                           html.Td(int(r.households), className="num"),
                           html.Td(html.Span(t(f"band_{r.band}", p.lang), className=f"badge {r.band}"))])
-                 for r in out_band.itertuples()]
-    return head + [html.Div(items, id="problem-list"),
+                 for r in out_band.head(PANEL_ROWS).itertuples()]
+    return head + [html.Div(items, id="problem-list"), more_rows(len(a.problems), p.lang) if len(a.problems) > 200 else None,
                    html.H3(t("out_of_band_grids", p.lang)),
-                   html.Table(band_rows) if band_rows else html.P("—")]
+                   html.Table(band_rows) if band_rows else html.P("—"), more_rows(len(out_band), p.lang)]

@@ -12,6 +12,7 @@ from layers.life_circle import compliance_traces
 from layers.service_circle import service_point_trace
 from layers.style import COMMUNITY_LINE, LEVEL1_LINE
 from minsheng.i18n import t
+from callbacks.params import PANEL_ROWS, more_rows
 
 
 def _sep(lang) -> str:
@@ -102,22 +103,27 @@ def panel(ctx, p, user) -> list:
     rl = {r.key: r.label(p.lang) for r in reqs}
     rows = [html.Tr([html.Th(t("grid", p.lang)), html.Th(t("lc_requirement", p.lang)),
                      html.Th(t("lc_households_failing", p.lang))])]
-    for gid, part in fails.groupby("scope_id", sort=False):
+    worst = fails.groupby("scope_id", sort=False)["households_failing"].sum().sort_values(ascending=False)
+    shown = set(worst.index[:PANEL_ROWS])
+    for gid, part in fails[fails["scope_id"].isin(shown)].groupby("scope_id", sort=False):
         name = str(grids["name"].get(gid, gid))
         for i, r in enumerate(part.itertuples()):
             rows.append(html.Tr([html.Td(name if i == 0 else ""), html.Td(rl.get(r.requirement, r.requirement)),
                                  html.Td(f"{int(r.households_failing)} / {int(r.households)}", className="num")]))
     out += [html.H3(t("lc_check_table", p.lang)),
-            html.Table(rows, id="lc-check") if len(fails) else html.P(t("lc_all_ok", p.lang))]
+            html.Table(rows, id="lc-check") if len(fails) else html.P(t("lc_all_ok", p.lang)),
+            more_rows(len(worst), p.lang)]
     for scope, key in (("community", "lc_by_community"), ("street", "lc_by_street")):
         part = sh[(sh["scope"] == scope) & (sh["group"] == "all") & (sh["tier"] == tier.key)]
         if not len(part):
             continue
+        total = len(part)
+        part = part.sort_values("share", kind="stable").head(PANEL_ROWS)  # the least served first
         names = b.communities.set_index("id")["name"] if scope == "community" else {}
         out += [html.H3(t(key, p.lang)), html.Table(
             [html.Tr([html.Th(t(scope, p.lang)), html.Th(t("households", p.lang)), html.Th(t("lc_share", p.lang)),
                       html.Th(t("lc_persons", p.lang))])]
             + [html.Tr([html.Td(str(names.get(r.scope_id, r.scope_id))), html.Td(f"{int(r.households):,}", className="num"),
                         html.Td(_pct(r.share), className="num"), html.Td(_pct(r.share_persons), className="num")])
-               for r in part.itertuples()], id=f"lc-{scope}")]
+               for r in part.itertuples()], id=f"lc-{scope}"), more_rows(total, p.lang)]
     return out

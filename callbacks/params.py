@@ -29,3 +29,15 @@ class ViewParams:
     def without_selection(self) -> "ViewParams":
         from dataclasses import replace
         return replace(self, selected=None, selection=(), building="")
+
+
+PANEL_ROWS = 100  # a side-panel table lists at most this many rows (a district has 20,000 grids)
+
+
+def more_rows(total: int, lang: str):
+    """The hint under a table cut at PANEL_ROWS rows ("first 100 of 2,345"), or None."""
+    from dash import html
+    from minsheng.i18n import t
+    if total <= PANEL_ROWS:
+        return None
+    return html.P(t("rows_shown", lang).format(n=PANEL_ROWS, total=f"{total:,}"), className="hint rows-shown")

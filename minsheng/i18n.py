@@ -47,6 +47,7 @@ _TEXT = {
     "service_points_n": ("服务点数", "Service points"),
     "source": ("数据来源", "Data source"),
     "households_unit": ("户", "households"),
+    "rows_shown": ("仅列出前 {n} 项（共 {total} 项）", "First {n} of {total} shown"),
     "dd_search": ("搜索", "Search"),
     "dd_select_all": ("全选", "Select all"),
     "dd_deselect_all": ("全不选", "Deselect none"),
