@@ -10,6 +10,7 @@ import sys
 import time
 
 import dash
+import flask
 
 from minsheng.settings import Settings, from_env
 
@@ -96,7 +97,14 @@ def create_app(settings: Settings | None = None, store=None, warm: bool = False)
         # process (the test suite) that may be another app, and then a cancel cannot verify the
         # handle and never stops the job. Every request of this server makes this app current.
         from dash._get_app import app_context
-        app_context.set(app)
+        flask.g.minsheng_app_token = app_context.set(app)
+
+    @app.server.teardown_request
+    def _no_longer_current(_exc):
+        token = flask.g.pop("minsheng_app_token", None)
+        if token is not None:
+            from dash._get_app import app_context
+            app_context.reset(token)  # hold no reference to the app once its request is done
     errors.register(app, ctx)
     health.register(app, ctx)  # before auth: /healthz needs no session
     auth.register(app, ctx)

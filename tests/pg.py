@@ -127,8 +127,9 @@ class PgCluster:
     def _initdb_and_start(self) -> None:
         self._run(self.bindir / "initdb", "-D", self.datadir, "-U", "postgres", "--auth=trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
+        # many apps of the suite keep a pool open until they are collected: room for them
         opts = (f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=50 -c shared_buffers=128MB "
+                f"-c full_page_writes=off -c max_connections=200 -c shared_buffers=128MB "
                 f"-c max_wal_size=2GB -c checkpoint_timeout=30min")
         self._run(self.bindir / "pg_ctl", "-D", self.datadir, "-l", self.logfile, "-o", opts, "-w", "-t", "60",
                   "start")
