@@ -17,6 +17,7 @@ import math
 from dash import Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 
 from callbacks import ids
+from callbacks.widgets import dropdown
 from callbacks import life_circle_model as lcm
 from minsheng.i18n import t
 
@@ -65,7 +66,7 @@ def controls(ctx, lang, user) -> list:
             html.Div(id="gate-editor", style={} if can else {"display": "none"}, children=[
                 html.H3(t("gate_edit_head", lang)),
                 html.Label(t("gate_pick", lang), className="hint"),
-                dcc.Dropdown(id=ids.GATE_PICK, options=gate_options(ctx, lang), value=None, clearable=True),
+                dropdown(lang, id=ids.GATE_PICK, options=gate_options(ctx, lang), value=None, clearable=True),
                 html.Div([html.Button(t("gate_close_btn", lang), id=ids.BTN_GATE_CLOSE, className="btn"),
                           html.Button(t("gate_open_btn", lang), id=ids.BTN_GATE_OPEN, className="btn")],
                          className="btn-row"),
@@ -211,3 +212,4 @@ def register(app, ctx):
     def gate_edit(click, _close, _open, mode, picked, closed, shut, view, lang):
         lang = lang if lang in ("zh", "en") else "zh"
         return edit(ctx, dash_ctx.triggered_id, click, mode, picked, closed, shut, view, lang, current_user(ctx))
+

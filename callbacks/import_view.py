@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from callbacks.layout import dropdown
+from callbacks.widgets import dropdown
 from callbacks import ids, overview
 from data.importers.messages import localized
 from minsheng.i18n import t

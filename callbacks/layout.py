@@ -4,6 +4,7 @@ from __future__ import annotations
 from dash import Input, Output, dcc, html
 
 from callbacks import exports, ids, siting_view
+from callbacks.widgets import dropdown
 from data.schema import ATTRIBUTION
 from layers.overview import ALL_LAYERS
 from minsheng.i18n import t
@@ -14,15 +15,6 @@ def lang_from_search(search: str | None, default: str) -> str:
     from urllib.parse import parse_qs
     lang = parse_qs((search or "").lstrip("?")).get("lang", [default])[0]
     return lang if lang in ("zh", "en") else default
-
-
-def dropdown(lang: str, **kw) -> dcc.Dropdown:
-    """A dropdown whose own texts (search box, "no options") are in the UI language."""
-    labels = {"search": t("dd_search", lang), "select_all": t("dd_select_all", lang),
-              "deselect_all": t("dd_deselect_all", lang), "selected_count": t("dd_selected_count", lang),
-              "clear_search": t("dd_clear_search", lang), "clear_selection": t("dd_clear_selection", lang),
-              "no_options_found": t("dd_no_options", lang)}
-    return dcc.Dropdown(labels=labels, **kw)
 
 
 def default_circle_type(present) -> str:
@@ -39,7 +31,7 @@ def propose_controls(lang):
     return [html.H3(t("propose_head", lang)),
             html.P(t("propose_help", lang), className="hint"),
             html.Label(t("balance_by", lang)),
-            dcc.Dropdown(id=ids.PROPOSE_BALANCE, value="households", clearable=False,
+            dropdown(lang, id=ids.PROPOSE_BALANCE, value="households", clearable=False,
                          options=[{"label": t(f"balance_{k}", lang), "value": k}
                                   for k in ("households", "workload", "both")]),
             html.Button(t("propose_button", lang), id=ids.BTN_PROPOSE, n_clicks=0, className="btn"),

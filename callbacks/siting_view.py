@@ -13,6 +13,7 @@ import numpy as np
 from dash import Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 
 from callbacks import ids
+from callbacks.widgets import dropdown
 from callbacks import life_circle_model as lcm
 from callbacks.gates_view import click_location, custom_tag, first_point
 from minsheng.i18n import t
@@ -44,20 +45,20 @@ def controls(ctx, lang, user) -> list:
             dcc.Input(id=ids.SITE_K, type="number", min=1, max=lcm.MAX_NEW_POINTS, step=1, value=3,
                       style={"width": "60px"}),
             html.Label(t("site_weight", lang)),
-            dcc.Dropdown(id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
+            dropdown(lang, id=ids.SITE_WEIGHT, options=weights, value="households", clearable=False),
             html.Label(t("site_capacity", lang)),
             dcc.Input(id=ids.SITE_CAPACITY, type="number", min=1, max=lcm.MAX_CAPACITY, step=1, value=None,
                       placeholder=t("site_no_limit", lang), style={"width": "110px"}),
             html.Button(t("site_button", lang), id=ids.BTN_SITE, className="btn primary"),
             html.Button(t("site_clear", lang), id=ids.BTN_SITE_CLEAR, className="btn"),
             html.Label(t("site_pick", lang), className="hint"),
-            dcc.Dropdown(id=ids.SITE_PICK, options=[], value=None, clearable=True),
+            dropdown(lang, id=ids.SITE_PICK, options=[], value=None, clearable=True),
             html.Div(style={} if can else {"display": "none"}, children=[
                 html.Label(t("site_name", lang)),
                 dcc.Input(id=ids.SITE_NAME, type="text", maxLength=80, value="", style={"width": "100%"}),
                 html.Button(t("site_save", lang), id=ids.BTN_SITE_SAVE, className="btn")]),
             html.Label(t("site_saved", lang)),
-            dcc.Dropdown(id=ids.SITE_SAVED, options=saved_options(ctx, lang), value=None, clearable=True),
+            dropdown(lang, id=ids.SITE_SAVED, options=saved_options(ctx, lang), value=None, clearable=True),
             html.Button(t("site_load", lang), id=ids.BTN_SITE_LOAD, className="btn"),
             html.Div(id=ids.SITE_MSG, className="message")]
 
@@ -228,3 +229,4 @@ def register(app, ctx):
     def site_save(_n, raw, name, minutes, speed, closed, shut, lang):
         lang = lang if lang in ("zh", "en") else "zh"
         return scenario_save(ctx, raw, name, minutes, speed, closed, shut, lang, current_user(ctx))
+

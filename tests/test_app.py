@@ -227,3 +227,23 @@ def test_why_outside_and_siting_in_the_circle_view(app, bundle):
     assert any(tr.get("name") == "建议新址" for tr in fig["data"])
     panel = str(_panel(app, bundle, view="circle", stype="clinic", minutes=5, siting=scen))
     assert "选址方案：新增 2 处卫生服务站" in panel and "现状" in panel
+
+
+def test_every_dropdown_speaks_the_page_language(app):
+    """Dropdowns have texts of their own (the search box, "no options"): in the page's language."""
+    from dash import dcc
+
+    def dropdowns(c):
+        out = [c] if isinstance(c, dcc.Dropdown) else []
+        kids = getattr(c, "children", None)
+        for k in (kids if isinstance(kids, (list, tuple)) else [kids]):
+            if k is not None and not isinstance(k, (str, int, float)):
+                out += dropdowns(k)
+        return out
+    from callbacks.layout import page
+    ctx = app.server.config["MINSHENG_CONTEXT"]
+    with app.server.test_request_context():
+        for lang, word in (("zh", "搜索"), ("en", "Search")):
+            found = dropdowns(page(ctx, lang))
+            assert len(found) >= 5
+            assert all(getattr(d, "labels", {}).get("search") == word for d in found), [d.id for d in found]
