@@ -96,10 +96,6 @@ def budget(ctx) -> dict:
     return dict(BUDGET, building=int(s.map_budget_buildings), grid=int(s.map_budget_grids))
 
 
-def whole(ctx, plan_id: str) -> Viewport:
-    return resolve(ctx, plan_id)
-
-
 # -- pieces every view draws, limited to the viewport ------------------------------------------
 
 def _in_view(index: FeatureIndex, vp: Viewport, budget: int | None = None):

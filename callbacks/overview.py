@@ -7,7 +7,6 @@ from dash import html
 from data.privacy import mask_name, mask_phone
 from geo.coverage import community_table, grid_table
 from geo.validate import plan_index
-from layers.base import legend_swatch
 from layers.overview import grid_colors, service_point_traces
 from layers.style import COMMUNITY_LINE, GRID_PALETTE, LEVEL1_LINE
 from minsheng.i18n import t
@@ -60,7 +59,7 @@ def traces(ctx, p, vp) -> list:
     """The checked layers at the viewport's tier (geo/lod): communities filled by households
     when zoomed out, level-2 grids by their colour in between, buildings at street zoom."""
     from callbacks import lod
-    from layers.lod import count_classes
+    from layers.lod import count_classes, swatch
     from layers.style import LEVEL2_LINE
     b = ctx.bundle()
     L, lang = p.layers, p.lang
@@ -99,7 +98,7 @@ def traces(ctx, p, vp) -> list:
                        f"<br>{t('households', lang)}: {h}" for n, g, h in zip(names, gid, hh)]
                 out.append(lod.building_fill(ctx, pos, [palette.get(g, "#bbbbbb") for g in gid],
                                              t("legend_buildings", lang), hover=hov, customdata=gid.fillna("").tolist()))
-                out.append(legend_swatch(t("legend_buildings", lang), GRID_PALETTE[0]).to_plotly_json())
+                out.append(swatch(t("legend_buildings", lang), GRID_PALETTE[0]))
         if "level1" in L:
             out += lod.outlines(ctx, p.plan_id, vp, "level1", t("layer_level1", lang), LEVEL1_LINE, 2.5)
         if "communities" in L:

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import shapely
 
-from layers.style import MAP_STYLE, STREET_LINE
+from layers.style import MAP_STYLE
 
 DECIMALS = 6
 
@@ -39,17 +39,6 @@ def line_coords(geoms) -> tuple[list, list]:
     return lon.tolist(), lat.tolist()
 
 
-def outline_trace(gdf, name: str, color: str, width: float, legendgroup: str | None = None,
-                  visible=True) -> go.Scattermap:
-    lon, lat = line_coords(gdf.geometry.values)
-    return go.Scattermap(lon=lon, lat=lat, mode="lines", line={"color": color, "width": width}, name=name,
-                         hoverinfo="skip", legendgroup=legendgroup or name, visible=visible)
-
-
-def streets_trace(edges: gpd.GeoDataFrame, name: str) -> go.Scattermap:
-    return outline_trace(edges, name, STREET_LINE, 1.2)
-
-
 def fill_trace(gdf, ids, colors, name: str, hovertext=None, opacity=0.55, line_color="#ffffff",
                line_width=0.5, showlegend=True, customdata=None) -> go.Choroplethmap:
     """Polygons filled with one colour each (discrete colours through a stepped colour scale)."""
@@ -67,12 +56,6 @@ def fill_trace(gdf, ids, colors, name: str, hovertext=None, opacity=0.55, line_c
         marker={"opacity": opacity, "line": {"color": line_color, "width": line_width}},
         hovertext=hovertext, hoverinfo="text" if hovertext is not None else "skip", name=name,
         showlegend=showlegend, customdata=customdata)
-
-
-def legend_swatch(name: str, color: str, group: str | None = None) -> go.Scattermap:
-    """An invisible point that gives a polygon layer a legend entry with its colour."""
-    return go.Scattermap(lon=[None], lat=[None], mode="markers", marker={"size": 12, "color": color},
-                         name=name, legendgroup=group or name, showlegend=True, hoverinfo="skip")
 
 
 def view_of(bounds, width_px: int = 900, height_px: int = 650) -> dict:
